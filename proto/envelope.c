@@ -1,0 +1,125 @@
+#include "proto/envelope.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "proto/wire.h"
+
+int proto_envelope_encode(const proto_envelope *env, void **out, size_t *out_len)
+{
+    proto_writer w;
+    proto_writer_init(&w);
+    pw_map(&w, 8);
+    pw_str(&w, "v");
+    pw_uint(&w, PROTO_VERSION);
+    pw_str(&w, "kind");
+    pw_uint(&w, (uint64_t)env->kind);
+    pw_str(&w, "epoch");
+    pw_uint(&w, env->epoch);
+    pw_str(&w, "seq");
+    pw_uint(&w, env->seq);
+    pw_str(&w, "req");
+    pw_uint(&w, env->request_id);
+    pw_str(&w, "stream");
+    pw_str(&w, env->stream);
+    pw_str(&w, "key");
+    pw_str(&w, env->key);
+    pw_str(&w, "body");
+    if (env->body)
+        pw_bin(&w, env->body, env->body_len);
+    else
+        pw_nil(&w);
+    return proto_writer_finish(&w, out, out_len);
+}
+
+int proto_envelope_decode(proto_envelope *env, const void *data, size_t len)
+{
+    msgpack_unpacked up;
+    uint64_t version = 0, kind = 0;
+    const char *body = NULL;
+    size_t body_len = 0;
+    int rc;
+
+    memset(env, 0, sizeof *env);
+    msgpack_unpacked_init(&up);
+    rc = proto_unpack(&up, data, len);
+    if (rc < 0)
+        goto done;
+    const msgpack_object *root = &up.data;
+    rc = pr_uint(root, "v", true, &version);
+    if (rc == 0 && version != PROTO_VERSION)
+        rc = KV_ERR_VERSION;
+    rc = rc ?: pr_uint(root, "kind", true, &kind);
+    rc = rc ?: pr_uint(root, "epoch", true, &env->epoch);
+    rc = rc ?: pr_uint(root, "seq", true, &env->seq);
+    rc = rc ?: pr_uint(root, "req", false, &env->request_id);
+    rc = rc ?: pr_str(root, "stream", true, &env->stream);
+    rc = rc ?: pr_str(root, "key", false, &env->key);
+    rc = rc ?: pr_bytes(root, "body", false, &body, &body_len);
+    if (rc < 0)
+        goto done;
+    if (kind < PROTO_PUT || kind > PROTO_SNAPSHOT_END) {
+        rc = KV_ERR_INVALID;
+        goto done;
+    }
+    env->kind = (proto_kind)kind;
+    if (body) {
+        /* Copy: the unpacked tree borrows `data`, which the caller may free. */
+        env->body = malloc(body_len ? body_len : 1);
+        if (!env->body) {
+            rc = KV_ERR_NOMEM;
+            goto done;
+        }
+        memcpy(env->body, body, body_len);
+        env->body_len = body_len;
+    }
+    if ((env->kind == PROTO_PUT || env->kind == PROTO_DELETE) && !env->key)
+        rc = KV_ERR_INVALID;
+done:
+    msgpack_unpacked_destroy(&up);
+    if (rc < 0)
+        proto_envelope_clear(env);
+    return rc;
+}
+
+void proto_envelope_clear(proto_envelope *env)
+{
+    free(env->stream);
+    free(env->key);
+    free(env->body);
+    memset(env, 0, sizeof *env);
+}
+
+int proto_topic(char *buf, size_t buf_len, const char *stream)
+{
+    size_t n = strlen(stream);
+    if (n + 1 > buf_len)
+        return -1;
+    memcpy(buf, stream, n);
+    buf[n] = '\0';
+    return (int)n + 1;
+}
+
+int proto_eos_encode(uint64_t run_id, void **out, size_t *out_len)
+{
+    proto_writer w;
+    proto_writer_init(&w);
+    pw_map(&w, 2);
+    pw_str(&w, "v");
+    pw_uint(&w, PROTO_VERSION);
+    pw_str(&w, "run");
+    pw_uint(&w, run_id);
+    return proto_writer_finish(&w, out, out_len);
+}
+
+int proto_eos_decode(uint64_t *run_id, const void *data, size_t len)
+{
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    int rc = proto_unpack(&up, data, len);
+    rc = rc ?: pr_uint(&up.data, "run", true, run_id);
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}

@@ -1,0 +1,62 @@
+/* envelope.h — the frame every bus message travels in.
+ *
+ * Live updates go PUB→SUB as two frames: [topic][envelope]; the topic is the
+ * stream name followed by one NUL byte, so that subscribing to "model.admin"
+ * does not also match "model.admin2" (ZeroMQ filters by byte prefix).
+ * Snapshot requests and replies go DEALER↔ROUTER as one frame: [envelope].
+ *
+ * Keys starting with '!' are markers, not objects: PROTO_KEY_SYNCED_PREFIX
+ * + kind ("!synced/Node") once a kind's initial list is published, and
+ * PROTO_KEY_EOS when a replay reached the end of its stream. Markers are
+ * ordinary stream entries, so a snapshot carries them too. */
+#ifndef KAVI_PROTO_ENVELOPE_H
+#define KAVI_PROTO_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_VERSION 1
+
+#define PROTO_KEY_SYNCED_PREFIX "!synced/"
+#define PROTO_KEY_EOS "!eos"
+/* Planner → syncer: every model of the stream has been published at least
+ * once since the planner started; only now may a syncer delete leftovers. */
+#define PROTO_KEY_COMPLETE "!complete"
+
+#define PROTO_STREAM_K8S "k8s"
+#define PROTO_STREAM_MODEL_PREFIX "model."
+
+typedef enum {
+    PROTO_PUT = 1,              /* key now holds body */
+    PROTO_DELETE = 2,           /* key is gone */
+    PROTO_HEARTBEAT = 3,        /* publisher alive; seq = last sequence sent */
+    PROTO_SNAPSHOT_REQUEST = 4, /* subscriber → publisher: send the stream's state */
+    PROTO_SNAPSHOT_END = 5,     /* publisher → subscriber: state above reflects seq */
+} proto_kind;
+
+typedef struct {
+    proto_kind kind;
+    uint64_t epoch;      /* publisher's id, random per process start */
+    uint64_t seq;        /* per-stream sequence number */
+    uint64_t request_id; /* snapshot request and its replies; 0 on live messages */
+    char *stream;        /* owned */
+    char *key;           /* owned; NULL on heartbeat/snapshot control */
+    uint8_t *body;       /* owned; NULL when empty */
+    size_t body_len;
+} proto_envelope;
+
+/* Encodes into a malloc'd buffer the caller frees. */
+int proto_envelope_encode(const proto_envelope *env, void **out, size_t *out_len);
+/* Decodes into *env (all fields owned); on error *env is left cleared. */
+int proto_envelope_decode(proto_envelope *env, const void *data, size_t len);
+void proto_envelope_clear(proto_envelope *env);
+
+/* The PUB topic frame of a stream: name + NUL. Returns its length or -1 if
+ * it does not fit. */
+int proto_topic(char *buf, size_t buf_len, const char *stream);
+
+/* Body of the PROTO_KEY_EOS marker: the id of the replay run that ended. */
+int proto_eos_encode(uint64_t run_id, void **out, size_t *out_len);
+int proto_eos_decode(uint64_t *run_id, const void *data, size_t len);
+
+#endif
