@@ -1,0 +1,74 @@
+/* kit.h — what integration tests need to drive the real programs:
+ * a pipeline of the three kavi processes on a recorded stream that the test
+ * extends as it goes, against an in-process Avi Controller simulator, and a
+ * normalised view of the controller's state to compare with expectations.
+ *
+ * Scenario files (tests/data/scenarios/*.scenario) are read line by line:
+ *   # comment                      ignored
+ *   {"type":"ADDED",...}           appended to the stream the watcher follows
+ *   @expect <json>                 wait until the controller holds exactly this
+ *   @status <json>                 wait until the watcher reports these statuses
+ *   @kill <stage>                  SIGKILL watcher|planner|syncer
+ *   @start <stage>                 start it again
+ *   @mark                          clear the simulator's request log
+ *   @writes-only METHOD PREFIX     every write since @mark is METHOD on an
+ *                                  object whose name starts with PREFIX
+ *   @no-empty-pool-writes          no pool written with zero servers since @mark
+ *   @faults <json>                 POST it to the simulator's /_sim/faults
+ *   @config <yaml line>            (leading lines only) extra configuration
+ * Expectations name every kavi object on the controller:
+ *   {"virtualservice":[names], "vsvip":[names], ..., "pool":{name:[servers]}}
+ * where a server reads "<hostname> <addr>:<port> enabled|disabled". */
+#ifndef KAVI_TESTS_KIT_H
+#define KAVI_TESTS_KIT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "tests/avisim/avisim.h"
+
+#define KIT_DEADLINE_MS 45000
+
+typedef enum { KIT_WATCHER = 0, KIT_PLANNER = 1, KIT_SYNCER = 2, KIT_STAGES = 3 } kit_stage;
+
+typedef struct {
+    avisim_t *sim;
+    char dir[256];         /* scratch directory of this pipeline */
+    char config_path[300];
+    char stream_path[300];
+    char status_path[300];
+    pid_t pids[KIT_STAGES];
+    int starts[KIT_STAGES];
+} kit_pipeline;
+
+/* Starts the simulator, writes a config (clusterName "kavi", NodePort mode,
+ * plus `extra_config` lines) and starts the three stages on an empty
+ * followed stream. */
+int kit_pipeline_start(kit_pipeline *p, const char *extra_config);
+void kit_pipeline_stop(kit_pipeline *p);
+
+int kit_stage_start(kit_pipeline *p, kit_stage stage);
+void kit_stage_kill(kit_pipeline *p, kit_stage stage);
+int kit_stage_parse(const char *name);
+
+/* Appends one line to the followed stream. */
+int kit_append(kit_pipeline *p, const char *line);
+
+/* The controller's kavi objects in the expectation format (owned). */
+json_t *kit_controller_view(kit_pipeline *p);
+/* Polls until the view equals `expected` or the deadline passes; on failure
+ * writes both into `why`. */
+bool kit_wait_for_view(kit_pipeline *p, const json_t *expected, char *why, size_t why_len);
+bool kit_wait_for_status(kit_pipeline *p, const json_t *expected, char *why, size_t why_len);
+
+/* Runs a whole scenario file; false with the failing line in `why`. */
+bool kit_run_scenario(const char *path, char *why, size_t why_len);
+
+/* Path of a kavi program: $KAVI_BIN_DIR/<name>, default build/asan/bin. */
+const char *kit_bin(const char *name, char *buf, size_t len);
+
+/* Prints the last lines of every stage's log to stderr (after a failure). */
+void kit_dump_logs(kit_pipeline *p);
+
+#endif
