@@ -76,25 +76,32 @@ int kit_stage_start(kit_pipeline *p, kit_stage stage)
     return 0;
 }
 
-static void stage_wait(kit_pipeline *p, kit_stage stage, int signal_number)
+/* Signals a stage and reaps it; returns its exit status (-1 if it had to
+ * be killed or was not running normally). */
+static int stage_wait(kit_pipeline *p, kit_stage stage, int signal_number)
 {
     if (p->pids[stage] <= 0)
-        return;
+        return 0;
     kill(p->pids[stage], signal_number);
-    int64_t until = clock_now_ms() + 10000;
-    int status;
-    while (waitpid(p->pids[stage], &status, WNOHANG) == 0) {
+    int64_t until = clock_now_ms() + 15000;
+    int status = 0;
+    pid_t done;
+    while ((done = waitpid(p->pids[stage], &status, WNOHANG)) == 0) {
         if (clock_now_ms() > until) {
             kill(p->pids[stage], SIGKILL);
             waitpid(p->pids[stage], &status, 0);
-            break;
+            p->pids[stage] = 0;
+            return -1;
         }
         sleep_ms(10);
     }
     p->pids[stage] = 0;
+    if (done < 0 || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
 }
 
-void kit_stage_kill(kit_pipeline *p, kit_stage stage) { stage_wait(p, stage, SIGKILL); }
+void kit_stage_kill(kit_pipeline *p, kit_stage stage) { (void)stage_wait(p, stage, SIGKILL); }
 
 int kit_pipeline_start(kit_pipeline *p, const char *extra_config)
 {
@@ -144,11 +151,19 @@ int kit_pipeline_start(kit_pipeline *p, const char *extra_config)
     return 0;
 }
 
-void kit_pipeline_stop(kit_pipeline *p)
+bool kit_pipeline_stop(kit_pipeline *p, char *why, size_t why_len)
 {
-    for (int s = 0; s < KIT_STAGES; s++)
-        stage_wait(p, (kit_stage)s, SIGTERM);
+    bool clean = true;
+    for (int s = 0; s < KIT_STAGES; s++) {
+        int rc = stage_wait(p, (kit_stage)s, SIGTERM);
+        if (rc != 0 && clean) {
+            snprintf(why, why_len, "kavi-%s did not exit cleanly on SIGTERM (status %d)",
+                     stage_names[s], rc);
+            clean = false;
+        }
+    }
     avisim_destroy(&p->sim);
+    return clean;
 }
 
 int kit_append(kit_pipeline *p, const char *line)
@@ -469,7 +484,7 @@ bool kit_run_scenario(const char *path, char *why, size_t why_len)
         snprintf(why, why_len, "%s: cannot start the pipeline", path);
         free(line);
         fclose(f);
-        kit_pipeline_stop(&p);
+        kit_pipeline_stop(&p, detail, sizeof detail);
         return false;
     }
     for (; len > 0 && ok; len = getline(&line, &cap, f)) {
@@ -489,6 +504,10 @@ bool kit_run_scenario(const char *path, char *why, size_t why_len)
     }
     free(line);
     fclose(f);
-    kit_pipeline_stop(&p);
+    if (!kit_pipeline_stop(&p, detail, sizeof detail) && ok) {
+        snprintf(why, why_len, "%s: %s", path, detail);
+        kit_dump_logs(&p);
+        ok = false;
+    }
     return ok;
 }
