@@ -1,4 +1,4 @@
-/* Runs every tests/data/scenarios/*.scenario through the real three
+/* Runs every scenario file in tests/data/scenarios through the real three
  * processes against the simulator (see tests/kit/kit.h for the format).
  * One cmocka test per file; argv[1] filters by file name. */
 #include <setjmp.h>

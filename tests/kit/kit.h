@@ -3,7 +3,7 @@
  * extends as it goes, against an in-process Avi Controller simulator, and a
  * normalised view of the controller's state to compare with expectations.
  *
- * Scenario files (tests/data/scenarios/*.scenario) are read line by line:
+ * Scenario files (tests/data/scenarios/NAME.scenario) are read line by line:
  *   # comment                      ignored
  *   {"type":"ADDED",...}           appended to the stream the watcher follows
  *   @expect <json>                 wait until the controller holds exactly this
