@@ -1,0 +1,145 @@
+/* scripts/kavi-run, the documented one-shot command: exits 0 once the
+ * controller holds everything up to the end of the recording, and non-zero
+ * with a message a user can act on otherwise. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/kit/kit.h"
+
+typedef struct {
+    char dir[256];
+    char config[300];
+    char output[300];
+} oneshot;
+
+static void oneshot_config(oneshot *o, int controller_port, const char *password)
+{
+    static int counter;
+    snprintf(o->dir, sizeof o->dir, "/tmp/kavi-oneshot-%d-%d", (int)getpid(), ++counter);
+    mkdir(o->dir, 0755);
+    snprintf(o->config, sizeof o->config, "%s/kavi.yaml", o->dir);
+    snprintf(o->output, sizeof o->output, "%s/output.txt", o->dir);
+    int base = 40000 + (int)(getpid() % 2000) * 5;
+    FILE *f = fopen(o->config, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "clusterName: kavi\nserviceType: NodePort\n"
+            "controllerHost: http://127.0.0.1:%d\n"
+            "vipNetworkList:\n  - networkName: vip-net\n"
+            "credentials:\n  username: admin\n  password: %s\n"
+            "bus:\n  k8sPublish: tcp://127.0.0.1:%d\n  k8sSnapshot: tcp://127.0.0.1:%d\n"
+            "  modelPublish: tcp://127.0.0.1:%d\n  modelSnapshot: tcp://127.0.0.1:%d\n"
+            "  status: tcp://127.0.0.1:%d\n",
+            controller_port, password, base, base + 1, base + 2, base + 3, base + 4);
+    fclose(f);
+}
+
+/* Runs kavi-run and returns its exit status; its output goes to o->output. */
+static int oneshot_run(oneshot *o, const char *recording, int timeout_s)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "scripts/kavi-run --config '%s' --replay '%s' --timeout %d >'%s' 2>&1",
+             o->config, recording, timeout_s, o->output);
+    int status = system(cmd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static bool output_contains(oneshot *o, const char *needle)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = fopen(o->output, "r");
+    if (!f)
+        return false;
+    ssize_t n = getdelim(&text, &len, '\0', f);
+    fclose(f);
+    bool found = n > 0 && strstr(text, needle) != NULL;
+    if (!found)
+        fprintf(stderr, "kavi-run output (looking for '%s'):\n%s\n", needle, n > 0 ? text : "");
+    free(text);
+    return found;
+}
+
+static void test_seed_recording_is_applied_and_run_exits_zero(void **state)
+{
+    (void)state;
+    avisim_t *sim = NULL;
+    avisim_options_t opts = {0};
+    assert_int_equal(avisim_new(&sim, &opts), 0);
+    oneshot o;
+    oneshot_config(&o, avisim_port(sim), "avi123");
+    assert_int_equal(oneshot_run(&o, "tests/data/seed/two-node-local.ndjson", 120), 0);
+
+    /* Exit 0 means it is all there already: no polling here. */
+    kit_pipeline view = {.sim = sim};
+    json_t *actual = kit_controller_view(&view);
+    json_t *expected = json_loads(
+        "{\"virtualservice\":[\"kavi--hostrule-ns-my-svc\"],\"vsvip\":[\"kavi--hostrule-ns-my-svc\"],"
+        "\"l4policyset\":[\"kavi--hostrule-ns-my-svc\"],\"healthmonitor\":[\"kavi--hostrule-ns-my-svc-hc\"],"
+        "\"pool\":{\"kavi--hostrule-ns-my-svc-TCP-80\":[\"k8s-cluster-worker 10.0.0.3:31080 enabled\"]}}",
+        0, NULL);
+    if (!json_equal(actual, expected)) {
+        char *text = json_dumps(actual, JSON_COMPACT | JSON_SORT_KEYS);
+        fail_msg("controller holds %s", text);
+    }
+    json_decref(actual);
+    json_decref(expected);
+    avisim_destroy(&sim);
+}
+
+static void test_refused_credentials_exit_nonzero_with_reason(void **state)
+{
+    (void)state;
+    avisim_t *sim = NULL;
+    avisim_options_t opts = {0};
+    assert_int_equal(avisim_new(&sim, &opts), 0);
+    oneshot o;
+    oneshot_config(&o, avisim_port(sim), "wrong-password");
+    assert_int_not_equal(oneshot_run(&o, "tests/data/seed/two-node-local.ndjson", 20), 0);
+    assert_true(output_contains(&o, "Invalid credentials"));
+    avisim_destroy(&sim);
+}
+
+static void test_unreachable_controller_exits_nonzero_with_reason(void **state)
+{
+    (void)state;
+    oneshot o;
+    oneshot_config(&o, 1, "avi123"); /* nothing listens on port 1 */
+    assert_int_not_equal(oneshot_run(&o, "tests/data/seed/two-node-local.ndjson", 15), 0);
+    assert_true(output_contains(&o, "127.0.0.1:1"));
+}
+
+static void test_missing_recording_is_one_line(void **state)
+{
+    (void)state;
+    oneshot o;
+    oneshot_config(&o, 1, "avi123");
+    assert_int_equal(oneshot_run(&o, "/nonexistent.ndjson", 5), 2);
+    assert_true(output_contains(&o, "cannot read /nonexistent.ndjson"));
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seed_recording_is_applied_and_run_exits_zero),
+        cmocka_unit_test(test_refused_credentials_exit_nonzero_with_reason),
+        cmocka_unit_test(test_unreachable_controller_exits_nonzero_with_reason),
+        cmocka_unit_test(test_missing_recording_is_one_line),
+    };
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return failed;
+}
