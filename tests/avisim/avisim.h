@@ -1,0 +1,47 @@
+/*
+ * avisim — an in-process simulator of the Avi Controller (NSX Advanced Load
+ * Balancer) REST API, for kavi's tests.
+ *
+ * It serves the subset of the API a Kubernetes load-balancer controller uses:
+ * session login with CSRF, tenants, CRUD on the config object types kavi
+ * writes, paged and filtered collections, reference integrity, VIP allocation,
+ * and fault injection. Behaviour follows the facts recorded in
+ * shared/research/avi_api.md. Test hooks live under /_sim/ (no auth).
+ *
+ * All functions returning int return 0 on success or a negative errno value.
+ */
+#ifndef AVISIM_H
+#define AVISIM_H
+
+typedef struct avisim avisim_t;
+
+typedef struct {
+    int port;                 /* 0 = ephemeral; read back with avisim_port() */
+    const char *username;     /* default "admin" */
+    const char *password;     /* default "avi123" */
+    const char *version;      /* controller version, default "22.1.3" */
+    const char *tenants;      /* extra tenants, comma-separated, e.g. "team-a,team-b"; admin always exists */
+    const char *vip_network;  /* name of the seeded VIP Network, default "vip-net" */
+    const char *vip_range;    /* "10.10.10.100-10.10.10.199" default; static_ip_ranges of that network */
+    int idle_timeout_s;       /* session idle timeout, default 900 */
+    const char *tls_cert_file, *tls_key_file; /* both set → HTTPS, else HTTP */
+} avisim_options_t;
+
+/* Starts serving on 127.0.0.1 (libmicrohttpd internal thread). opts may be
+ * NULL for all defaults. On failure *out is NULL and the return value is
+ * -EINVAL (bad option), -EIO (TLS files unreadable / listener failed) or
+ * -ENOMEM. */
+int avisim_new(avisim_t **out, const avisim_options_t *opts);
+
+/* The bound TCP port. */
+int avisim_port(const avisim_t *sim);
+
+/* malloc'd JSON {"<tenant>": {"<type>": [objects sorted by name]}} of every
+ * object that is not a seed object; refs rendered absolute with #name.
+ * NULL on allocation failure. The caller frees it. */
+char *avisim_state_json(avisim_t *sim);
+
+/* Stops the listener and frees everything; sets *sim to NULL. NULL-safe. */
+void avisim_destroy(avisim_t **sim);
+
+#endif
