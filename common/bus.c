@@ -236,12 +236,14 @@ int bus_pub_put(bus_pub_t *pub, const char *stream_name, const char *key, const 
     if (!stream)
         return KV_ERR_NOMEM;
     HASH_FIND_STR(stream->entries, key, entry);
-    if (entry && entry->len == len && memcmp(entry->body, body, len) == 0)
+    /* Markers have empty bodies, often NULL: memcmp/memcpy must not see NULL. */
+    if (entry && entry->len == len && (len == 0 || memcmp(entry->body, body, len) == 0))
         return 0;
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy)
         return KV_ERR_NOMEM;
-    memcpy(copy, body, len);
+    if (len)
+        memcpy(copy, body, len);
     if (!entry) {
         entry = calloc(1, sizeof *entry);
         if (!entry || !(entry->key = strdup(key))) {

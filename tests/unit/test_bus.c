@@ -163,6 +163,9 @@ static void test_unchanged_put_publishes_nothing(void **state)
     assert_int_equal(bus_pub_put(pub, "k8s", "a", "x", 1), 0);
     assert_int_equal(bus_pub_put(pub, "k8s", "a", "y", 1), 1);
     assert_int_equal(bus_pub_delete(pub, "k8s", "missing"), 0);
+    /* Markers: empty bodies, passed as NULL. */
+    assert_int_equal(bus_pub_put(pub, "k8s", "!synced/Node", NULL, 0), 1);
+    assert_int_equal(bus_pub_put(pub, "k8s", "!synced/Node", NULL, 0), 0);
     size_t len = 0;
     assert_memory_equal(bus_pub_get(pub, "k8s", "a", &len), "y", 1);
     bus_pub_destroy(&pub);

@@ -1,0 +1,249 @@
+/* The syncer's REST session and controller cache, against the in-process
+ * Avi Controller simulator:
+ *   test_syncer_session [test-name-glob] */
+#include "tests/unit/test_syncer_kit.h"
+
+static void test_login_sends_csrf_token_so_writes_are_accepted(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    long status = 0;
+    json_t *created = NULL;
+    json_t *body = json_pack("{s:s, s:s}", "name", KIT_PREFIX "p", "created_by", KIT_CREATED_BY);
+
+    /* A write needs the session cookie and X-CSRFToken = csrftoken cookie;
+     * the simulator answers 401 with bare text otherwise. */
+    int rc = avi_session_request(env.session, "POST", "/api/pool", body, &status, &created);
+    assert_int_equal(rc, KV_OK);
+    assert_int_equal(status, 201);
+    assert_string_equal(json_string_value(json_object_get(created, "name")), KIT_PREFIX "p");
+    assert_non_null(json_string_value(json_object_get(created, "uuid")));
+    assert_int_equal(avi_session_logins(env.session), 1);
+    assert_int_equal(kit_count(&env, "POST login"), 1);
+    assert_int_equal(kit_count(&env, "POST pool"), 1);
+
+    json_decref(created);
+    json_decref(body);
+    kit_env_stop(&env);
+}
+
+static void test_wrong_password_is_reported_once_not_retried(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    kv_config *cfg = kit_config(env.port, NULL);
+    free(cfg->password);
+    cfg->password = strdup("wrong");
+    avi_session_t *s = NULL;
+    assert_int_equal(avi_session_new(&s, cfg, NULL), KV_OK);
+    long status = 0;
+
+    int rc = avi_session_request(s, "GET", "/api/pool", NULL, &status, NULL);
+    assert_int_equal(rc, KV_ERR_HTTP);
+    assert_int_equal(status, 401);
+    assert_non_null(strstr(avi_session_error(s), "Invalid credentials"));
+    assert_int_equal(kit_count(&env, "POST login"), 1);
+
+    avi_session_destroy(&s);
+    config_destroy(&cfg);
+    kit_env_stop(&env);
+}
+
+static void test_expired_session_logs_in_again_transparently(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    long status = 0;
+    assert_int_equal(avi_session_request(env.session, "GET", "/api/pool", NULL, &status, NULL),
+                     KV_OK);
+    kit_faults(&env, "{\"expire_sessions\": true}");
+
+    json_t *body = json_pack("{s:s}", "name", KIT_PREFIX "after-expiry");
+    int rc = avi_session_request(env.session, "POST", "/api/pool", body, &status, NULL);
+    assert_int_equal(rc, KV_OK);
+    assert_int_equal(status, 201);
+    assert_int_equal(avi_session_logins(env.session), 2);
+    assert_true(kit_exists(&env, "pool", KIT_PREFIX "after-expiry"));
+
+    json_decref(body);
+    kit_env_stop(&env);
+}
+
+static void test_controller_error_names_method_path_status_and_text(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    long status = 0;
+    json_t *response = NULL;
+    json_t *body = json_pack("{s:s, s:[{s:{s:s, s:s}, s:i}]}", "name", KIT_PREFIX "bad",
+                             "servers", "ip", "addr", "10.0.0.1", "type", "V4", "port", 70000);
+
+    int rc = avi_session_request(env.session, "POST", "/api/pool", body, &status, &response);
+    assert_int_equal(rc, KV_ERR_HTTP);
+    assert_int_equal(status, 400);
+    const char *error = avi_session_error(env.session);
+    assert_non_null(strstr(error, "POST /api/pool"));
+    assert_non_null(strstr(error, "400"));
+    assert_non_null(strstr(error, "servers[0].port"));
+    assert_non_null(strstr(avi_session_message(env.session), "servers[0].port"));
+    assert_int_equal(kit_count(&env, "POST pool"), 1); /* a 400 is not retried */
+
+    json_decref(response);
+    json_decref(body);
+    kit_env_stop(&env);
+}
+
+static void test_server_errors_are_retried_then_reported_transient(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    long status = 0;
+    assert_int_equal(avi_session_login(env.session), KV_OK);
+    kit_faults(&env, "{\"error_rate\": 1.0, \"error_status\": 503}");
+
+    int rc = avi_session_request(env.session, "GET", "/api/pool", NULL, &status, NULL);
+    assert_int_equal(rc, KV_ERR_AGAIN);
+    assert_int_equal(status, 503);
+    assert_int_equal(kit_count(&env, "GET pool"), 4); /* the default: 4 attempts */
+    assert_non_null(strstr(avi_session_error(env.session), "503"));
+
+    kit_faults(&env, NULL);
+    rc = avi_session_request(env.session, "GET", "/api/pool", NULL, &status, NULL);
+    assert_int_equal(rc, KV_OK);
+    kit_env_stop(&env);
+}
+
+static void test_unreachable_controller_is_transient(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    int port = env.port;
+    avisim_destroy(&env.sim); /* nothing listens there now */
+    kv_config *cfg = kit_config(port, NULL);
+    avi_session_t *s = NULL;
+    assert_int_equal(avi_session_new(&s, cfg, NULL), KV_OK);
+    avi_session_set_retry(s, 2, 1, 2);
+    long status = -1;
+
+    int rc = avi_session_request(s, "GET", "/api/pool", NULL, &status, NULL);
+    assert_int_equal(rc, KV_ERR_AGAIN);
+    assert_int_equal(status, 0);
+
+    avi_session_destroy(&s);
+    config_destroy(&cfg);
+    kit_env_stop(&env);
+}
+
+static void test_missing_controller_host_or_credentials_is_refused(void **state)
+{
+    (void)state;
+    char err[256];
+    kv_config *cfg = NULL;
+    avi_session_t *s = NULL;
+    kit_log_init();
+    assert_int_equal(config_load_string(&cfg, "clusterName: kavi\n", "test", err, sizeof err), 0);
+    assert_int_equal(avi_session_new(&s, cfg, NULL), KV_ERR_INVALID);
+    config_destroy(&cfg);
+    assert_int_equal(config_load_string(&cfg,
+                                        "clusterName: kavi\ncontrollerHost: 10.0.0.1\n"
+                                        "credentials:\n  username: admin\n",
+                                        "test", err, sizeof err),
+                     0);
+    assert_int_equal(avi_session_new(&s, cfg, NULL), KV_ERR_INVALID);
+    assert_null(s);
+    config_destroy(&cfg);
+}
+
+static void test_host_without_scheme_means_https(void **state)
+{
+    (void)state;
+    char err[256];
+    kv_config *cfg = NULL;
+    avi_session_t *s = NULL;
+    kit_log_init();
+    assert_int_equal(config_load_string(&cfg,
+                                        "clusterName: kavi\ncontrollerHost: avi.example.com/\n"
+                                        "credentials:\n  username: admin\n  password: x\n",
+                                        "test", err, sizeof err),
+                     0);
+    assert_int_equal(avi_session_new(&s, cfg, NULL), KV_OK);
+    assert_string_equal(avi_session_base(s), "https://avi.example.com");
+    assert_string_equal(avi_session_tenant(s), "admin");
+    avi_session_destroy(&s);
+    config_destroy(&cfg);
+}
+
+static void test_cache_holds_only_owned_objects(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    kit_create(&env, "pool", "{\"name\": \"kavi--mine\", \"created_by\": \"ako-kavi\","
+                             " \"cloud_config_cksum\": \"42\"}");
+    kit_create(&env, "pool", "{\"name\": \"someone-elses\", \"created_by\": \"admin\"}");
+    kit_create(&env, "pool", "{\"name\": \"kavi--other-cluster-tool\", \"created_by\": \"ako-x\"}");
+    kit_create(&env, "vsvip", "{\"name\": \"kavi--mine\", \"vsvip_cloud_config_cksum\": \"7\","
+                              " \"vip\": [{\"vip_id\": \"0\", \"auto_allocate_ip\": true}]}");
+    kit_create(&env, "vsvip", "{\"name\": \"x-kavi--lookalike\"}");
+
+    assert_int_equal(avi_cache_load(env.cache, env.session), KV_OK);
+
+    assert_int_equal(avi_cache_size(env.cache), 2);
+    const avi_cache_entry *pool = avi_cache_get(env.cache, "pool", "kavi--mine");
+    assert_non_null(pool);
+    assert_string_equal(pool->checksum, "42");
+    assert_non_null(pool->last_modified);
+    assert_true(strncmp(pool->uuid, "pool-", 5) == 0);
+    const avi_cache_entry *vsvip = avi_cache_get(env.cache, "vsvip", "kavi--mine");
+    assert_non_null(vsvip);
+    assert_string_equal(vsvip->checksum, "7");
+    assert_int_equal(vsvip->n_vips, 1);
+    assert_string_equal(vsvip->vips[0], "10.10.10.100");
+    assert_null(avi_cache_get(env.cache, "pool", "someone-elses"));
+    assert_null(avi_cache_get(env.cache, "vsvip", "x-kavi--lookalike"));
+    kit_env_stop(&env);
+}
+
+static void test_cache_follows_next_across_pages(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    char json[256];
+    for (int i = 0; i < 450; i++) {
+        snprintf(json, sizeof json, "{\"name\": \"kavi--p%03d\", \"created_by\": \"ako-kavi\"}", i);
+        kit_create(&env, "pool", json);
+    }
+    kit_reset_log(&env);
+
+    assert_int_equal(avi_cache_load(env.cache, env.session), KV_OK);
+
+    assert_int_equal(avi_cache_size(env.cache), 450);
+    assert_non_null(avi_cache_get(env.cache, "pool", "kavi--p000"));
+    assert_non_null(avi_cache_get(env.cache, "pool", "kavi--p449"));
+    assert_int_equal(kit_count(&env, "GET pool"), 3); /* 200 + 200 + 50 */
+    kit_env_stop(&env);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_login_sends_csrf_token_so_writes_are_accepted),
+        cmocka_unit_test(test_wrong_password_is_reported_once_not_retried),
+        cmocka_unit_test(test_expired_session_logs_in_again_transparently),
+        cmocka_unit_test(test_controller_error_names_method_path_status_and_text),
+        cmocka_unit_test(test_server_errors_are_retried_then_reported_transient),
+        cmocka_unit_test(test_unreachable_controller_is_transient),
+        cmocka_unit_test(test_missing_controller_host_or_credentials_is_refused),
+        cmocka_unit_test(test_host_without_scheme_means_https),
+        cmocka_unit_test(test_cache_holds_only_owned_objects),
+        cmocka_unit_test(test_cache_follows_next_across_pages),
+    };
+    KIT_RUN(tests, argc, argv);
+}
