@@ -298,6 +298,7 @@ static int resolve_visit(void *ctx, json_t *str)
 int avisim_store_resolve_refs(struct avisim_store *st, struct avisim_obj *tenant, json_t *body,
                               char *err, size_t errlen)
 {
+    char cloud_uuid[256] = "";
     struct resolve_ctx c = {st, tenant, "", err, errlen};
     /* cloud_ref first: by-name references of cloud-scoped types prefer the
      * object's own cloud. */
@@ -306,7 +307,9 @@ int avisim_store_resolve_refs(struct avisim_store *st, struct avisim_obj *tenant
         int rc = resolve_visit(&c, cloud);
         if (rc)
             return rc;
-        c.cloud_uuid = body_cloud_uuid(body);
+        /* Copy: the walk below rewrites cloud_ref's string, freeing its buffer. */
+        snprintf(cloud_uuid, sizeof cloud_uuid, "%s", body_cloud_uuid(body));
+        c.cloud_uuid = cloud_uuid;
     }
     return walk_refs(body, resolve_visit, &c);
 }

@@ -934,6 +934,21 @@ static void test_delete_seed_object_refused(void **state)
     expect_error(&f->c, 403, "Cannot delete system default object");
 }
 
+/* Regression: cloud_ref by name, then another by-name ref of a cloud-scoped
+ * type in the same body (as kavi's VS bodies are) read freed memory. */
+static void test_cloud_ref_by_name_with_other_cloud_scoped_refs(void **state)
+{
+    struct fx *f = *state;
+    create(&f->c, "vsvip", "{\"name\":\"vip1\",\"cloud_ref\":\"/api/cloud/?name=Default-Cloud\"}");
+    req(&f->c, "POST", "/api/virtualservice",
+        "{\"name\":\"vs1\",\"cloud_ref\":\"/api/cloud/?name=Default-Cloud\","
+        "\"vsvip_ref\":\"/api/vsvip/?name=vip1\",\"se_group_ref\":"
+        "\"/api/serviceenginegroup/?name=Default-Group\",\"services\":[{\"port\":80}]}");
+    expect_status(&f->c, 201);
+    assert_true(ends_with(jstr(f->c.json, "vsvip_ref"), "#vip1"));
+    assert_true(ends_with(jstr(f->c.json, "cloud_ref"), "#Default-Cloud"));
+}
+
 static void test_reference_spellings_resolve(void **state)
 {
     struct fx *f = *state;
@@ -1463,6 +1478,7 @@ int main(int argc, char **argv)
         T(test_delete_referenced_403_lists_referrers),
         T(test_delete_seed_object_refused),
         T(test_reference_spellings_resolve),
+        T(test_cloud_ref_by_name_with_other_cloud_scoped_refs),
         T(test_missing_reference_404),
         T(test_duplicate_name_409),
         T(test_validation_400s),
