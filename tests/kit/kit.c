@@ -374,7 +374,9 @@ static bool check_log(kit_pipeline *p, const char *only_method, const char *only
         const char *method = json_string_value(json_object_get(entry, "method"));
         const char *type = json_string_value(json_object_get(entry, "type"));
         const char *name = json_string_value(json_object_get(entry, "name"));
-        if (!method || !is_write(method) || !type)
+        /* Sessions are not configuration: only object writes count. */
+        if (!method || !is_write(method) || !type || strcmp(type, "login") == 0 ||
+            strcmp(type, "logout") == 0)
             continue;
         if (only_method) {
             if (strcmp(method, only_method) == 0 && name &&
@@ -475,10 +477,12 @@ bool kit_run_scenario(const char *path, char *why, size_t why_len)
     char detail[4096] = "";
     char config[2048] = "";
 
-    /* Leading "@config <yaml line>" lines extend the configuration. */
-    while ((len = getline(&line, &cap, f)) > 0 && strncmp(line, "@config ", 8) == 0) {
+    /* Leading "@config <yaml line>" lines (among comments) extend the configuration. */
+    while ((len = getline(&line, &cap, f)) > 0 &&
+           (line[0] == '#' || strncmp(line, "@config ", 8) == 0)) {
         line_number++;
-        strncat(config, line + 8, sizeof config - strlen(config) - 1);
+        if (line[0] == '@')
+            strncat(config, line + 8, sizeof config - strlen(config) - 1);
     }
     if (kit_pipeline_start(&p, config) != 0) {
         snprintf(why, why_len, "%s: cannot start the pipeline", path);
