@@ -1,0 +1,429 @@
+/* l4_translator.c — see l4_translator.h. Bodies are built key by key in a
+ * fixed order: jansson keeps insertion order, so the same input encodes to
+ * the same bytes and the bus publishes nothing when nothing changed. */
+#include "planner/l4_translator.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "planner/model_builder.h"
+#include "planner/pool_servers.h"
+
+#define AKO_LB_CLASS "ako.vmware.com/avi-lb"
+#define AVI_NAME_MAX 255 /* the controller refuses longer names (ako.md §2.1) */
+#define NAME_BUF 512
+
+typedef struct {
+    const char *name;            /* in pool names: TCP, UDP, SCTP */
+    const char *match;           /* L4 policy rule protocol */
+    const char *health_monitor;  /* default monitor of the pool */
+    const char *network_profile; /* VS network profile */
+} l4_protocol;
+
+/* AKO's choices (ako.md §2.2, §2.6). System-TCP-Proxy, not Fast-Path: kavi
+ * assumes an Enterprise license, as AKO does when it can tell. */
+static const l4_protocol l4_protocols[] = {
+    {"TCP", "PROTOCOL_TCP", "System-TCP", "System-TCP-Proxy"},
+    {"UDP", "PROTOCOL_UDP", "System-UDP", "System-UDP-Fast-Path"},
+    {"SCTP", "PROTOCOL_SCTP", "System-SCTP", "System-SCTP-Proxy"},
+};
+
+static const l4_protocol *protocol_of(const char *name)
+{
+    for (size_t i = 0; i < sizeof l4_protocols / sizeof l4_protocols[0]; i++)
+        if (name && strcmp(name, l4_protocols[i].name) == 0)
+            return &l4_protocols[i];
+    return NULL;
+}
+
+bool l4_service_is_ours(const proto_service *svc)
+{
+    return svc->type && strcmp(svc->type, "LoadBalancer") == 0 &&
+           (!svc->load_balancer_class || strcmp(svc->load_balancer_class, AKO_LB_CLASS) == 0);
+}
+
+int l4_vs_name(char *buf, size_t buf_len, const kv_config *cfg, const char *ns, const char *name)
+{
+    int n = snprintf(buf, buf_len, "%s%s-%s", config_name_prefix(cfg), ns, name);
+    return n < 0 || (size_t)n >= buf_len ? -1 : n;
+}
+
+/* Everything the object builders share for one Service. */
+typedef struct {
+    const kv_config *cfg;
+    const store_t *store;
+    const proto_service *svc;
+    char vs_name[NAME_BUF];
+    char hm_name[NAME_BUF]; /* "" when the Service gets no HTTP monitor */
+    char service_metadata[NAME_BUF];
+    l4_summary *summary;
+} l4_context;
+
+static json_t *markers(const l4_context *ctx)
+{
+    return json_pack("[{s:s, s:[s]}]", "key", "clustername", "values", ctx->cfg->cluster_name);
+}
+
+static json_t *ref_to(const char *type, const char *name)
+{
+    return json_sprintf("/api/%s/?name=%s", type, name);
+}
+
+/* Sets body[key] = value, stealing value; sticky failure in *failed. */
+static void put(json_t *body, const char *key, json_t *value, bool *failed)
+{
+    if (json_object_set_new(body, key, value) != 0)
+        *failed = true;
+}
+
+static int pool_name(char *buf, size_t buf_len, const l4_context *ctx,
+                     const proto_service_port *port)
+{
+    int n = snprintf(buf, buf_len, "%s-%s-%d", ctx->vs_name, port->protocol, (int)port->port);
+    return n < 0 || (size_t)n >= buf_len || n > AVI_NAME_MAX ? -1 : n;
+}
+
+static json_t *health_monitor_body(const l4_context *ctx)
+{
+    bool failed = false;
+    json_t *body = json_object();
+    if (!body)
+        return NULL;
+    put(body, "name", json_string(ctx->hm_name), &failed);
+    put(body, "type", json_string("HEALTH_MONITOR_HTTP"), &failed);
+    put(body, "monitor_port", json_integer(ctx->svc->health_check_node_port), &failed);
+    put(body, "send_interval", json_integer(5), &failed);
+    put(body, "receive_timeout", json_integer(4), &failed);
+    put(body, "successful_checks", json_integer(2), &failed);
+    put(body, "failed_checks", json_integer(2), &failed);
+    /* kube-proxy answers 200 on this port only on nodes with local ready
+     * endpoints (k8s.md §4.2): the data plane follows the pods even before
+     * the next model reaches the controller. */
+    put(body, "http_monitor",
+        json_pack("{s:s, s:[s]}", "http_request", "GET /healthz HTTP/1.0", "http_response_code",
+                  "HTTP_2XX"),
+        &failed);
+    put(body, "tenant_ref", ref_to("tenant", ctx->cfg->tenant_name), &failed);
+    put(body, "created_by", json_string(config_created_by(ctx->cfg)), &failed);
+    put(body, "markers", markers(ctx), &failed);
+    if (failed) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+static json_t *server_json(const pool_server *server)
+{
+    const char *hostname = server->node_name ? server->node_name : server->address;
+    json_t *uuid = json_sprintf("%s:%d", server->address, (int)server->port);
+    return json_pack("{s:{s:s, s:s}, s:i, s:s, s:b, s:o}", "ip", "addr", server->address, "type",
+                     server->ipv6 ? "V6" : "V4", "port", (int)server->port, "hostname", hostname,
+                     "enabled", server->enabled, "external_uuid", uuid);
+}
+
+static json_t *pool_body(const l4_context *ctx, const char *name, const proto_service_port *port,
+                         const l4_protocol *protocol, int *rc)
+{
+    pool_server_list servers = {0};
+    bool failed = false;
+    json_t *body = NULL, *list = NULL;
+
+    *rc = pool_servers_compute(&servers, ctx->cfg, ctx->store, ctx->svc, port);
+    if (*rc < 0)
+        return NULL;
+    list = json_array();
+    for (size_t i = 0; list && i < servers.n; i++)
+        if (json_array_append_new(list, server_json(&servers.items[i])) != 0)
+            failed = true;
+    ctx->summary->servers += servers.n;
+    pool_server_list_clear(&servers);
+
+    body = json_object();
+    if (!body || !list || failed) {
+        json_decref(body);
+        json_decref(list);
+        *rc = KV_ERR_NOMEM;
+        return NULL;
+    }
+    put(body, "name", json_string(name), &failed);
+    put(body, "tenant_ref", ref_to("tenant", ctx->cfg->tenant_name), &failed);
+    put(body, "cloud_ref", ref_to("cloud", ctx->cfg->cloud_name), &failed);
+    /* An empty list keeps the pool: the VS stays, and the listening port
+     * goes down (remove_listening_port_on_vs_down) instead of the VIP. */
+    put(body, "servers", list, &failed);
+    put(body, "health_monitor_refs",
+        json_pack("[o]", ref_to("healthmonitor",
+                                ctx->hm_name[0] ? ctx->hm_name : protocol->health_monitor)),
+        &failed);
+    put(body, "created_by", json_string(config_created_by(ctx->cfg)), &failed);
+    put(body, "markers", markers(ctx), &failed);
+    put(body, "service_metadata", json_string(ctx->service_metadata), &failed);
+    if (failed) {
+        json_decref(body);
+        *rc = KV_ERR_NOMEM;
+        return NULL;
+    }
+    return body;
+}
+
+static json_t *policy_set_body(const l4_context *ctx, char (*pool_names)[NAME_BUF])
+{
+    bool failed = false;
+    json_t *body = json_object(), *rules = json_array();
+    if (!body || !rules) {
+        json_decref(body);
+        json_decref(rules);
+        return NULL;
+    }
+    for (size_t i = 0; i < ctx->svc->n_ports; i++) {
+        const proto_service_port *port = &ctx->svc->ports[i];
+        json_t *rule = json_pack(
+            "{s:s, s:i, s:b, s:{s:{s:s, s:[i]}, s:{s:s, s:s}}, s:{s:{s:s, s:o}}}", "name",
+            pool_names[i], "index", (int)i + 1, "enable", 1, "match", "port", "match_criteria",
+            "IS_IN", "ports", (int)port->port, "protocol", "match_criteria", "IS_IN", "protocol",
+            protocol_of(port->protocol)->match, "action", "select_pool", "action_type",
+            "L4_RULE_ACTION_SELECT_POOL", "pool_ref", ref_to("pool", pool_names[i]));
+        if (json_array_append_new(rules, rule) != 0)
+            failed = true;
+    }
+    put(body, "name", json_string(ctx->vs_name), &failed);
+    put(body, "tenant_ref", ref_to("tenant", ctx->cfg->tenant_name), &failed);
+    put(body, "created_by", json_string(config_created_by(ctx->cfg)), &failed);
+    put(body, "markers", markers(ctx), &failed);
+    put(body, "l4_connection_policy", json_pack("{s:o}", "rules", rules), &failed);
+    if (failed) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+static json_t *vsvip_body(const l4_context *ctx)
+{
+    bool failed = false;
+    json_t *body = json_object();
+    json_t *vip = json_pack("{s:s, s:b}", "vip_id", "0", "auto_allocate_ip", 1);
+    if (!body || !vip) {
+        json_decref(body);
+        json_decref(vip);
+        return NULL;
+    }
+    if (ctx->cfg->n_vip_networks > 0)
+        put(vip, "ipam_network_subnet",
+            json_pack("{s:o}", "network_ref",
+                      ref_to("network", ctx->cfg->vip_networks[0].network_name)),
+            &failed);
+    put(body, "name", json_string(ctx->vs_name), &failed);
+    put(body, "tenant_ref", ref_to("tenant", ctx->cfg->tenant_name), &failed);
+    put(body, "cloud_ref", ref_to("cloud", ctx->cfg->cloud_name), &failed);
+    put(body, "vip", json_pack("[o]", vip), &failed);
+    /* No created_by on a VsVip, as AKO (its builder never sets one). */
+    put(body, "markers", markers(ctx), &failed);
+    if (failed) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* The VS network profile: the one protocol's, or TCP's with a per-port
+ * override for the other protocols (ako.md §2.2). */
+static const l4_protocol *vs_protocol(const proto_service *svc)
+{
+    const l4_protocol *first = protocol_of(svc->ports[0].protocol);
+    for (size_t i = 1; i < svc->n_ports; i++)
+        if (protocol_of(svc->ports[i].protocol) != first)
+            return &l4_protocols[0];
+    return first;
+}
+
+static json_t *virtual_service_body(const l4_context *ctx)
+{
+    bool failed = false;
+    const l4_protocol *vs_proto = vs_protocol(ctx->svc);
+    json_t *body = json_object(), *services = json_array();
+    if (!body || !services) {
+        json_decref(body);
+        json_decref(services);
+        return NULL;
+    }
+    for (size_t i = 0; i < ctx->svc->n_ports; i++) {
+        const proto_service_port *port = &ctx->svc->ports[i];
+        const l4_protocol *protocol = protocol_of(port->protocol);
+        json_t *service = json_pack("{s:i, s:i, s:b}", "port", (int)port->port, "port_range_end",
+                                    (int)port->port, "enable_ssl", 0);
+        if (service && protocol != vs_proto)
+            put(service, "override_network_profile_ref",
+                ref_to("networkprofile", protocol->network_profile), &failed);
+        if (json_array_append_new(services, service) != 0)
+            failed = true;
+    }
+    put(body, "name", json_string(ctx->vs_name), &failed);
+    put(body, "tenant_ref", ref_to("tenant", ctx->cfg->tenant_name), &failed);
+    put(body, "cloud_ref", ref_to("cloud", ctx->cfg->cloud_name), &failed);
+    put(body, "se_group_ref", ref_to("serviceenginegroup", ctx->cfg->se_group_name), &failed);
+    put(body, "vsvip_ref", ref_to("vsvip", ctx->vs_name), &failed);
+    put(body, "application_profile_ref", ref_to("applicationprofile", "System-L4-Application"),
+        &failed);
+    put(body, "network_profile_ref", ref_to("networkprofile", vs_proto->network_profile), &failed);
+    put(body, "services", services, &failed);
+    put(body, "l4_policies",
+        json_pack("[{s:i, s:o}]", "index", 1, "l4_policy_set_ref",
+                  ref_to("l4policyset", ctx->vs_name)),
+        &failed);
+    put(body, "remove_listening_port_on_vs_down", json_true(), &failed);
+    put(body, "traffic_enabled", json_true(), &failed);
+    put(body, "created_by", json_string(config_created_by(ctx->cfg)), &failed);
+    put(body, "markers", markers(ctx), &failed);
+    put(body, "service_metadata", json_string(ctx->service_metadata), &failed);
+    if (failed) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* Checks what would make the model wrong rather than merely empty, and
+ * fills the names. Returns false with summary->note set. */
+static bool context_init(l4_context *ctx, char (*pool_names)[NAME_BUF])
+{
+    const proto_service *svc = ctx->svc;
+    l4_summary *summary = ctx->summary;
+    int n = l4_vs_name(ctx->vs_name, sizeof ctx->vs_name, ctx->cfg, svc->namespace, svc->name);
+    if (n < 0 || n > AVI_NAME_MAX) {
+        snprintf(summary->note, sizeof summary->note,
+                 "the virtual service name would pass %d characters; no model", AVI_NAME_MAX);
+        return false;
+    }
+    for (size_t i = 0; i < svc->n_ports; i++) {
+        if (!protocol_of(svc->ports[i].protocol)) {
+            snprintf(summary->note, sizeof summary->note,
+                     "port %d has protocol %.32s, which an L4 virtual service cannot serve; "
+                     "no model",
+                     (int)svc->ports[i].port,
+                     svc->ports[i].protocol ? svc->ports[i].protocol : "?");
+            return false;
+        }
+        if (pool_name(pool_names[i], NAME_BUF, ctx, &svc->ports[i]) < 0) {
+            snprintf(summary->note, sizeof summary->note,
+                     "the pool name of port %d would pass %d characters; no model",
+                     (int)svc->ports[i].port, AVI_NAME_MAX);
+            return false;
+        }
+    }
+    ctx->hm_name[0] = '\0';
+    n = 0;
+    if (ctx->cfg->node_port_mode && svc->external_traffic_local && svc->health_check_node_port)
+        n = snprintf(ctx->hm_name, sizeof ctx->hm_name, "%s-hc", ctx->vs_name);
+    if (n < 0 || n > AVI_NAME_MAX) {
+        snprintf(summary->note, sizeof summary->note,
+                 "the health monitor name would pass %d characters; no model", AVI_NAME_MAX);
+        return false;
+    }
+    return true;
+}
+
+/* AKO's service_metadata: a JSON string naming the Service. */
+static int service_metadata_init(l4_context *ctx)
+{
+    char owner[NAME_BUF];
+    json_t *meta = NULL;
+    char *text = NULL;
+    int rc = KV_ERR_NOMEM;
+    if (store_key(owner, sizeof owner, ctx->svc->namespace, ctx->svc->name) < 0)
+        return KV_ERR_TOO_LARGE;
+    meta = json_pack("{s:[s]}", "namespace_svc_name", owner);
+    text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
+    if (text && strlen(text) < sizeof ctx->service_metadata) {
+        memcpy(ctx->service_metadata, text, strlen(text) + 1);
+        rc = KV_OK;
+    } else if (text) {
+        rc = KV_ERR_TOO_LARGE;
+    }
+    free(text);
+    json_decref(meta);
+    return rc;
+}
+
+/* Notes a port that cannot get servers because of the Service itself. */
+static void note_missing_node_ports(const l4_context *ctx)
+{
+    if (!ctx->cfg->node_port_mode)
+        return;
+    for (size_t i = 0; i < ctx->svc->n_ports; i++) {
+        const proto_service_port *port = &ctx->svc->ports[i];
+        if (port->node_port == 0) {
+            snprintf(ctx->summary->note, sizeof ctx->summary->note,
+                     "port %d/%.8s has no nodePort (allocateLoadBalancerNodePorts: false?); "
+                     "its pool has no servers",
+                     (int)port->port, port->protocol);
+            return;
+        }
+    }
+}
+
+int l4_translate(proto_model **out, l4_summary *summary, const kv_config *cfg, const store_t *store,
+                 const proto_service *svc)
+{
+    char owner[NAME_BUF];
+    char(*pool_names)[NAME_BUF] = NULL;
+    proto_model *model = NULL;
+    l4_context ctx = {.cfg = cfg, .store = store, .svc = svc, .summary = summary};
+    int rc;
+
+    *out = NULL;
+    memset(summary, 0, sizeof *summary);
+    if (!l4_service_is_ours(svc) || svc->n_ports == 0)
+        return KV_OK;
+    pool_names = calloc(svc->n_ports, sizeof *pool_names);
+    if (!pool_names)
+        return KV_ERR_NOMEM;
+    if (!context_init(&ctx, pool_names)) {
+        rc = KV_OK;
+        goto out_free_names;
+    }
+    rc = service_metadata_init(&ctx);
+    if (rc == KV_OK && proto_k8s_key(owner, sizeof owner, "Service", svc->namespace, svc->name) < 0)
+        rc = KV_ERR_TOO_LARGE;
+    if (rc == KV_ERR_TOO_LARGE) {
+        snprintf(summary->note, sizeof summary->note, "names too long; no model");
+        rc = KV_OK;
+        goto out_free_names;
+    }
+    rc = rc ?: model_builder_new(&model, cfg->tenant_name, ctx.vs_name, owner);
+    if (rc < 0)
+        goto out_free_names;
+    note_missing_node_ports(&ctx);
+
+    if (ctx.hm_name[0])
+        rc = model_builder_add_take(model, "healthmonitor", ctx.hm_name, health_monitor_body(&ctx),
+                                    "cloud_config_cksum");
+    for (size_t i = 0; rc == 0 && i < svc->n_ports; i++) {
+        json_t *body = pool_body(&ctx, pool_names[i], &svc->ports[i],
+                                 protocol_of(svc->ports[i].protocol), &rc);
+        if (rc == 0)
+            rc = model_builder_add_take(model, "pool", pool_names[i], body, "cloud_config_cksum");
+        summary->pools += rc == 0;
+    }
+    rc = rc
+             ?: model_builder_add_take(model, "l4policyset", ctx.vs_name,
+                                       policy_set_body(&ctx, pool_names), "cloud_config_cksum");
+    rc = rc
+             ?: model_builder_add_take(model, "vsvip", ctx.vs_name, vsvip_body(&ctx),
+                                       "vsvip_cloud_config_cksum");
+    rc = rc
+             ?: model_builder_add_take(model, "virtualservice", ctx.vs_name,
+                                       virtual_service_body(&ctx), "cloud_config_cksum");
+    if (rc < 0) {
+        proto_model_destroy(&model);
+        goto out_free_names;
+    }
+    *out = model;
+
+out_free_names:
+    free(pool_names);
+    return rc;
+}

@@ -1,0 +1,26 @@
+/* loop.h — the planner's sockets and poll loop.
+ *
+ * Subscribes to stream "k8s" (cfg->k8s_publish / k8s_snapshot), binds the
+ * model publisher (cfg->model_publish / model_snapshot), and runs one
+ * zmq_poll loop that feeds the planner state machine, flushes it when due,
+ * answers snapshot requests and sends heartbeats. No wait is longer than
+ * PLANNER_LOOP_MAX_WAIT_MS, so a stop request is seen promptly even from
+ * another thread (tests). */
+#ifndef KAVI_PLANNER_LOOP_H
+#define KAVI_PLANNER_LOOP_H
+
+#include <stdatomic.h>
+
+#include "common/config.h"
+
+#define PLANNER_LOOP_MAX_WAIT_MS 200
+/* Events applied per round before the loop serves snapshots, flushes and
+ * heartbeats again: a flood upstream must not starve the rest. */
+#define PLANNER_LOOP_EVENT_BATCH 10000
+
+/* Runs until *stop becomes nonzero. Returns 0, or a negative kv_err when a
+ * socket cannot be set up (the reason is logged). Every socket it opens is
+ * closed before it returns; the caller owns zmq_ctx. */
+int planner_loop_run(const kv_config *cfg, void *zmq_ctx, const atomic_int *stop);
+
+#endif

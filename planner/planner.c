@@ -1,0 +1,641 @@
+/* planner.c — see planner.h. Invariants:
+ *  - `owners` maps every model name this planner has on its stream to the
+ *    Service ("ns/name") that produced it; a second Service that would
+ *    produce the same name ("a-b"/"c" and "a"/"b-c" both give "C a-b-c")
+ *    waits as a contender and gets the name when the owner lets it go;
+ *  - `notes` holds the last problem told about each Service, so a problem
+ *    is logged once, not at every recompute. */
+#include "planner/planner.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "planner/l4_translator.h"
+#include "proto/envelope.h"
+#include "proto/k8s.h"
+#include "proto/model.h"
+
+#define KEY_MAX 512
+
+typedef struct model_owner {
+    char *vs_name;
+    char *service_key;
+    char **contenders; /* Services waiting for this name, owned strings */
+    size_t n_contenders;
+    UT_hash_handle hh;
+} model_owner;
+
+typedef struct service_note {
+    char *service_key;
+    char *text;
+    UT_hash_handle hh;
+} service_note;
+
+struct planner {
+    const kv_config *cfg;
+    planner_sink sink;
+    store_t *store;
+    char *stream;
+    bool synced_node, synced_service, synced_slice;
+    bool consistent;
+    bool need_full;    /* next flush recomputes everything and puts "!complete" */
+    uint8_t *eos_body; /* owned copy of the watcher's "!eos" body; NULL if none */
+    size_t eos_len;
+    bool eos_changed;
+    bool has_pending;
+    int64_t pending_since_ms;
+    int64_t last_event_ms;
+    model_owner *owners;
+    service_note *notes;
+};
+
+/* ---- sink over the bus -------------------------------------------------- */
+
+static int bus_sink_put(void *ctx, const char *stream, const char *key, const void *body,
+                        size_t len)
+{
+    return bus_pub_put(ctx, stream, key, body, len);
+}
+
+static int bus_sink_remove(void *ctx, const char *stream, const char *key)
+{
+    return bus_pub_delete(ctx, stream, key);
+}
+
+static void bus_sink_foreach_key(void *ctx, const char *stream, bus_key_fn fn, void *payload)
+{
+    bus_pub_foreach_key(ctx, stream, fn, payload);
+}
+
+planner_sink planner_sink_for_bus(bus_pub_t *pub)
+{
+    return (planner_sink){.put = bus_sink_put,
+                          .remove = bus_sink_remove,
+                          .foreach_key = bus_sink_foreach_key,
+                          .ctx = pub};
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+int planner_new(planner_t **out, const kv_config *cfg, const planner_sink *sink)
+{
+    char stream[KEY_MAX];
+    planner_t *planner = calloc(1, sizeof *planner);
+    *out = NULL;
+    if (!planner)
+        return KV_ERR_NOMEM;
+    planner->cfg = cfg;
+    planner->sink = *sink;
+    planner->need_full = true;
+    int n = snprintf(stream, sizeof stream, "%s%s", PROTO_STREAM_MODEL_PREFIX, cfg->tenant_name);
+    if (n < 0 || (size_t)n >= sizeof stream) {
+        free(planner);
+        return KV_ERR_TOO_LARGE;
+    }
+    planner->stream = strdup(stream);
+    if (!planner->stream || store_new(&planner->store, cfg->node_port_mode) < 0) {
+        planner_destroy(&planner);
+        return KV_ERR_NOMEM;
+    }
+    *out = planner;
+    return KV_OK;
+}
+
+static void owner_free(model_owner *owner)
+{
+    for (size_t i = 0; i < owner->n_contenders; i++)
+        free(owner->contenders[i]);
+    free(owner->contenders);
+    free(owner->vs_name);
+    free(owner->service_key);
+    free(owner);
+}
+
+void planner_destroy(planner_t **planner_p)
+{
+    planner_t *planner = *planner_p;
+    if (!planner)
+        return;
+    model_owner *owner, *owner_tmp;
+    HASH_ITER(hh, planner->owners, owner, owner_tmp) {
+        HASH_DEL(planner->owners, owner);
+        owner_free(owner);
+    }
+    service_note *note, *note_tmp;
+    HASH_ITER(hh, planner->notes, note, note_tmp) {
+        HASH_DEL(planner->notes, note);
+        free(note->service_key);
+        free(note->text);
+        free(note);
+    }
+    store_destroy(&planner->store);
+    free(planner->eos_body);
+    free(planner->stream);
+    free(planner);
+    *planner_p = NULL;
+}
+
+bool planner_is_ready(const planner_t *planner)
+{
+    return planner->synced_node && planner->synced_service && planner->synced_slice &&
+           planner->consistent;
+}
+
+const store_t *planner_store(const planner_t *planner) { return planner->store; }
+
+const char *planner_stream(const planner_t *planner) { return planner->stream; }
+
+/* ---- applying k8s events ------------------------------------------------ */
+
+static void set_synced(planner_t *planner, const char *kind, bool synced)
+{
+    if (strcmp(kind, "Node") == 0)
+        planner->synced_node = synced;
+    else if (strcmp(kind, "Service") == 0)
+        planner->synced_service = synced;
+    else if (strcmp(kind, "EndpointSlice") == 0)
+        planner->synced_slice = synced;
+}
+
+static void forget_eos(planner_t *planner)
+{
+    if (planner->eos_body)
+        planner->eos_changed = true;
+    free(planner->eos_body);
+    planner->eos_body = NULL;
+    planner->eos_len = 0;
+}
+
+static void remember_eos(planner_t *planner, const bus_event *ev)
+{
+    /* One byte at least, so that "present" never depends on malloc(0). */
+    uint8_t *copy = malloc(ev->env.body_len ? ev->env.body_len : 1);
+    if (!copy) {
+        log_error("planner: out of memory keeping %s", PROTO_KEY_EOS);
+        return;
+    }
+    if (ev->env.body_len)
+        memcpy(copy, ev->env.body, ev->env.body_len);
+    free(planner->eos_body);
+    planner->eos_body = copy;
+    planner->eos_len = ev->env.body_len;
+    planner->eos_changed = true;
+}
+
+static void apply_marker(planner_t *planner, const bus_event *ev)
+{
+    const char *key = ev->env.key;
+    size_t prefix = strlen(PROTO_KEY_SYNCED_PREFIX);
+    if (strncmp(key, PROTO_KEY_SYNCED_PREFIX, prefix) == 0)
+        set_synced(planner, key + prefix, ev->type == BUS_PUT);
+    else if (strcmp(key, PROTO_KEY_EOS) == 0 && ev->type == BUS_PUT)
+        remember_eos(planner, ev);
+    else if (strcmp(key, PROTO_KEY_EOS) == 0)
+        forget_eos(planner);
+}
+
+/* The kinds the planner reads; other kinds on the stream are not its. */
+static proto_k8s_kind kind_of_key(const char *key, const char **rest)
+{
+    static const struct {
+        const char *prefix;
+        proto_k8s_kind kind;
+    } kinds[] = {
+        {"Node/", PROTO_K8S_NODE},
+        {"Service/", PROTO_K8S_SERVICE},
+        {"EndpointSlice/", PROTO_K8S_ENDPOINT_SLICE},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t n = strlen(kinds[i].prefix);
+        if (strncmp(key, kinds[i].prefix, n) == 0) {
+            *rest = key + n;
+            return kinds[i].kind;
+        }
+    }
+    return 0;
+}
+
+/* The key an object belongs under; a body that disagrees with its key
+ * would leave a ghost that no DELETE can reach. */
+static bool object_matches_key(const proto_k8s_object *obj, const char *key)
+{
+    char expected[KEY_MAX];
+    int n = -1;
+    switch (obj->kind) {
+    case PROTO_K8S_NODE:
+        n = proto_k8s_key(expected, sizeof expected, "Node", NULL, obj->node->name);
+        break;
+    case PROTO_K8S_SERVICE:
+        n = proto_k8s_key(expected, sizeof expected, "Service", obj->service->namespace,
+                          obj->service->name);
+        break;
+    case PROTO_K8S_ENDPOINT_SLICE:
+        n = proto_k8s_key(expected, sizeof expected, "EndpointSlice", obj->slice->namespace,
+                          obj->slice->name);
+        break;
+    }
+    return n >= 0 && strcmp(expected, key) == 0;
+}
+
+static void apply_put(planner_t *planner, const bus_event *ev)
+{
+    const char *key = ev->env.key, *rest = NULL;
+    proto_k8s_kind kind = kind_of_key(key, &rest);
+    proto_k8s_object obj;
+    int rc;
+
+    if (!kind) {
+        log_debug("planner: ignored %s (not a kind the planner reads)", key);
+        return;
+    }
+    rc = proto_k8s_decode(&obj, ev->env.body, ev->env.body_len);
+    if (rc < 0) {
+        log_warn("planner: skipped %s: malformed body (%s)", key, kv_strerror(rc));
+        proto_k8s_object_clear(&obj);
+        return;
+    }
+    if (obj.kind != kind || !object_matches_key(&obj, key)) {
+        log_warn("planner: skipped %s: its body describes another object", key);
+        proto_k8s_object_clear(&obj);
+        return;
+    }
+    switch (kind) {
+    case PROTO_K8S_NODE:
+        rc = store_put_node_take(planner->store, &obj.node);
+        break;
+    case PROTO_K8S_SERVICE:
+        rc = store_put_service_take(planner->store, &obj.service);
+        break;
+    case PROTO_K8S_ENDPOINT_SLICE:
+        rc = store_put_slice_take(planner->store, &obj.slice);
+        break;
+    }
+    if (rc < 0)
+        log_warn("planner: skipped %s: %s", key, kv_strerror(rc));
+    proto_k8s_object_clear(&obj);
+}
+
+static void apply_delete(planner_t *planner, const char *key)
+{
+    const char *rest = NULL;
+    switch (kind_of_key(key, &rest)) {
+    case PROTO_K8S_NODE:
+        store_delete_node(planner->store, rest);
+        break;
+    case PROTO_K8S_SERVICE:
+        store_delete_service(planner->store, rest);
+        break;
+    case PROTO_K8S_ENDPOINT_SLICE:
+        store_delete_slice(planner->store, rest);
+        break;
+    }
+}
+
+static bool has_work(const planner_t *planner)
+{
+    return planner->need_full || planner->eos_changed || store_dirty_count(planner->store) > 0;
+}
+
+void planner_apply(planner_t *planner, const bus_event *ev, int64_t now_ms)
+{
+    switch (ev->type) {
+    case BUS_RESET:
+        /* Forget the inputs, keep the outputs: the models stay published
+         * until a whole new view says otherwise. */
+        log_info("planner: k8s stream reset; waiting for a full snapshot");
+        store_clear(planner->store);
+        planner->synced_node = planner->synced_service = planner->synced_slice = false;
+        planner->consistent = false;
+        planner->need_full = true;
+        forget_eos(planner);
+        break;
+    case BUS_CONSISTENT:
+        planner->consistent = true;
+        break;
+    case BUS_PUT:
+    case BUS_DELETE:
+        if (!ev->env.key)
+            break;
+        if (ev->env.key[0] == '!')
+            apply_marker(planner, ev);
+        else if (ev->type == BUS_PUT)
+            apply_put(planner, ev);
+        else
+            apply_delete(planner, ev->env.key);
+        break;
+    }
+    planner->last_event_ms = now_ms;
+    if (!planner->has_pending && has_work(planner)) {
+        planner->has_pending = true;
+        planner->pending_since_ms = now_ms;
+    }
+}
+
+int64_t planner_timeout_ms(const planner_t *planner, int64_t now_ms)
+{
+    if (!planner->has_pending || !planner_is_ready(planner))
+        return -1;
+    int64_t quiet = planner->last_event_ms + PLANNER_QUIET_MS;
+    int64_t latest = planner->pending_since_ms + PLANNER_MAX_DELAY_MS;
+    int64_t due = quiet < latest ? quiet : latest;
+    return due > now_ms ? due - now_ms : 0;
+}
+
+/* ---- recomputing models ------------------------------------------------- */
+
+/* Logs a Service's problem once; "" clears it. */
+static void note_update(planner_t *planner, const char *service_key, const char *text)
+{
+    service_note *note = NULL;
+    HASH_FIND_STR(planner->notes, service_key, note);
+    if (note && strcmp(note->text, text) == 0)
+        return;
+    if (!text[0]) {
+        if (note) {
+            HASH_DEL(planner->notes, note);
+            free(note->service_key);
+            free(note->text);
+            free(note);
+        }
+        return;
+    }
+    log_warn("planner: Service %s: %s", service_key, text);
+    char *copy = strdup(text);
+    if (!copy)
+        return;
+    if (!note) {
+        note = calloc(1, sizeof *note);
+        if (!note || !(note->service_key = strdup(service_key))) {
+            free(note);
+            free(copy);
+            return;
+        }
+        HASH_ADD_KEYPTR(hh, planner->notes, note->service_key, strlen(note->service_key), note);
+    }
+    free(note->text);
+    note->text = copy;
+}
+
+static void contender_add(model_owner *owner, const char *service_key)
+{
+    for (size_t i = 0; i < owner->n_contenders; i++)
+        if (strcmp(owner->contenders[i], service_key) == 0)
+            return;
+    char **grown = realloc(owner->contenders, (owner->n_contenders + 1) * sizeof *grown);
+    if (!grown)
+        return;
+    owner->contenders = grown;
+    owner->contenders[owner->n_contenders] = strdup(service_key);
+    if (owner->contenders[owner->n_contenders])
+        owner->n_contenders++;
+}
+
+static void contender_remove(model_owner *owner, const char *service_key)
+{
+    for (size_t i = 0; i < owner->n_contenders; i++) {
+        if (strcmp(owner->contenders[i], service_key) == 0) {
+            free(owner->contenders[i]);
+            owner->contenders[i] = owner->contenders[--owner->n_contenders];
+            return;
+        }
+    }
+}
+
+static model_owner *owner_find(const planner_t *planner, const char *vs_name)
+{
+    model_owner *owner = NULL;
+    HASH_FIND_STR(planner->owners, vs_name, owner);
+    return owner;
+}
+
+static int owner_add(planner_t *planner, const char *vs_name, const char *service_key)
+{
+    model_owner *owner = calloc(1, sizeof *owner);
+    if (!owner)
+        return KV_ERR_NOMEM;
+    owner->vs_name = strdup(vs_name);
+    owner->service_key = strdup(service_key);
+    if (!owner->vs_name || !owner->service_key) {
+        owner_free(owner);
+        return KV_ERR_NOMEM;
+    }
+    HASH_ADD_KEYPTR(hh, planner->owners, owner->vs_name, strlen(owner->vs_name), owner);
+    return KV_OK;
+}
+
+static int publish_model(planner_t *planner, const proto_model *model, const l4_summary *summary)
+{
+    void *body = NULL;
+    size_t len = 0;
+    int rc = proto_model_encode(model, &body, &len);
+    if (rc < 0) {
+        log_error("planner: model %s: cannot encode: %s", model->name, kv_strerror(rc));
+        return 0;
+    }
+    rc = planner->sink.put(planner->sink.ctx, planner->stream, model->name, body, len);
+    free(body);
+    if (rc == 1)
+        log_info("published model %s (%zu pools, %zu servers)", model->name, summary->pools,
+                 summary->servers);
+    return rc;
+}
+
+static int delete_model(planner_t *planner, const char *vs_name)
+{
+    int rc = planner->sink.remove(planner->sink.ctx, planner->stream, vs_name);
+    if (rc == 1)
+        log_info("deleted model %s", vs_name);
+    return rc;
+}
+
+static int recompute(planner_t *planner, const char *service_key);
+
+/* The owner of a model name produces no model any more. A contender takes
+ * the name over in the same flush (its model replaces the old one, so a
+ * syncer never sees the VS deleted in between); with none, the model goes. */
+static int release_name(planner_t *planner, model_owner *owner)
+{
+    char vs_name[KEY_MAX];
+    char **contenders = owner->contenders;
+    size_t n_contenders = owner->n_contenders;
+    int rc = 0, changes = 0;
+
+    snprintf(vs_name, sizeof vs_name, "%s", owner->vs_name);
+    owner->contenders = NULL;
+    owner->n_contenders = 0;
+    HASH_DEL(planner->owners, owner);
+    owner_free(owner);
+    for (size_t i = 0; rc >= 0 && i < n_contenders; i++) {
+        rc = recompute(planner, contenders[i]);
+        changes += rc > 0 ? rc : 0;
+    }
+    for (size_t i = 0; i < n_contenders; i++)
+        free(contenders[i]);
+    free(contenders);
+    if (rc >= 0 && !owner_find(planner, vs_name)) {
+        rc = delete_model(planner, vs_name);
+        changes += rc > 0 ? rc : 0;
+    }
+    return rc < 0 ? rc : changes;
+}
+
+/* Recomputes the model of one Service key; returns stream changes (0/1) or
+ * a negative sink error. A Service that cannot be translated is logged and
+ * skipped: it never stops the others. */
+static int recompute(planner_t *planner, const char *service_key)
+{
+    char ns[KEY_MAX], vs_name[KEY_MAX];
+    const char *slash = strchr(service_key, '/');
+    const proto_service *svc = store_service(planner->store, service_key);
+    proto_model *model = NULL;
+    l4_summary summary = {0};
+    int rc = 0;
+
+    if (!slash || (size_t)(slash - service_key) >= sizeof ns)
+        return 0;
+    memcpy(ns, service_key, (size_t)(slash - service_key));
+    ns[slash - service_key] = '\0';
+    if (l4_vs_name(vs_name, sizeof vs_name, planner->cfg, ns, slash + 1) < 0)
+        return 0;
+    if (svc && l4_translate(&model, &summary, planner->cfg, planner->store, svc) < 0) {
+        log_error("planner: Service %s: out of memory building its model", service_key);
+        return 0; /* keep what is published; the next event retries */
+    }
+    model_owner *owner = owner_find(planner, vs_name);
+    if (model && owner && strcmp(owner->service_key, service_key) != 0) {
+        char text[2 * KEY_MAX + 64];
+        snprintf(text, sizeof text, "model name %s is already used by Service %s; no model",
+                 vs_name, owner->service_key);
+        note_update(planner, service_key, text);
+        contender_add(owner, service_key);
+        proto_model_destroy(&model);
+        return 0;
+    }
+    note_update(planner, service_key, summary.note);
+    if (model) {
+        rc = publish_model(planner, model, &summary);
+        if (rc >= 0 && !owner && owner_add(planner, vs_name, service_key) < 0)
+            rc = KV_ERR_NOMEM;
+        proto_model_destroy(&model);
+        return rc;
+    }
+    if (owner && strcmp(owner->service_key, service_key) == 0)
+        return release_name(planner, owner);
+    if (owner) {
+        contender_remove(owner, service_key);
+    }
+    return rc;
+}
+
+typedef struct {
+    char **keys;
+    size_t n;
+    bool failed;
+} key_list;
+
+static void collect_key(const char *key, void *payload)
+{
+    key_list *list = payload;
+    if (list->failed || key[0] == '!')
+        return;
+    char **grown = realloc(list->keys, (list->n + 1) * sizeof *grown);
+    if (!grown || !(grown[list->n] = strdup(key))) {
+        if (grown)
+            list->keys = grown;
+        list->failed = true;
+        return;
+    }
+    list->keys = grown;
+    list->n++;
+}
+
+/* After a full recompute: models on the stream that no Service produced. */
+static int delete_leftovers(planner_t *planner)
+{
+    key_list list = {0};
+    int changes = 0;
+    planner->sink.foreach_key(planner->sink.ctx, planner->stream, collect_key, &list);
+    for (size_t i = 0; i < list.n; i++) {
+        if (!owner_find(planner, list.keys[i])) {
+            int rc = delete_model(planner, list.keys[i]);
+            if (rc < 0) {
+                changes = rc;
+                break;
+            }
+            changes += rc;
+        }
+    }
+    store_free_keys(&list.keys, list.n);
+    return list.failed && changes >= 0 ? KV_ERR_NOMEM : changes;
+}
+
+/* Everything a full recompute covers: every Service in the store and every
+ * Service that owns a published model (it may be gone since). */
+static int mark_everything(planner_t *planner)
+{
+    int rc = store_mark_all_dirty(planner->store);
+    model_owner *owner, *tmp;
+    HASH_ITER(hh, planner->owners, owner, tmp) {
+        rc = rc ?: store_mark_dirty(planner->store, owner->service_key);
+    }
+    return rc;
+}
+
+int planner_flush(planner_t *planner, int64_t now_ms)
+{
+    char **keys = NULL;
+    size_t n = 0;
+    int changes = 0, rc;
+    bool full = planner->need_full;
+
+    if (planner_timeout_ms(planner, now_ms) != 0)
+        return 0;
+    rc = full ? mark_everything(planner) : KV_OK;
+    rc = rc ?: store_take_dirty(planner->store, &keys, &n);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        rc = recompute(planner, keys[i]);
+        if (rc < 0) {
+            /* The sink failed: keep the rest for the next flush. */
+            for (size_t j = i; j < n; j++)
+                store_mark_dirty(planner->store, keys[j]);
+            break;
+        }
+        changes += rc;
+    }
+    store_free_keys(&keys, n);
+    if (rc >= 0 && full) {
+        rc = delete_leftovers(planner);
+        changes += rc > 0 ? rc : 0;
+        if (rc >= 0)
+            rc = planner->sink.put(planner->sink.ctx, planner->stream, PROTO_KEY_COMPLETE, "", 0);
+        if (rc >= 0) {
+            changes += rc;
+            planner->need_full = false;
+            if (rc == 1)
+                log_info("planner: every model of %s published", planner->stream);
+        }
+    }
+    if (rc >= 0) {
+        /* After the models: a syncer that sees "!eos" has seen them all. */
+        if (planner->eos_body)
+            rc = planner->sink.put(planner->sink.ctx, planner->stream, PROTO_KEY_EOS,
+                                   planner->eos_body, planner->eos_len);
+        else
+            rc = planner->sink.remove(planner->sink.ctx, planner->stream, PROTO_KEY_EOS);
+        if (rc >= 0) {
+            changes += rc;
+            planner->eos_changed = false;
+        }
+    }
+    planner->has_pending = has_work(planner);
+    planner->pending_since_ms = now_ms;
+    if (rc < 0)
+        planner->last_event_ms = now_ms; /* retry after a quiet period, not in a spin */
+    return rc < 0 ? rc : changes;
+}

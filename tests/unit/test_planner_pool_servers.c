@@ -1,0 +1,578 @@
+/* Pool servers, DESIGN.md §3: every row of the table, node candidacy
+ * (selector, exclusion label, address family, CNI addresses), port matching
+ * by name across slices, deduplication, ClusterIP mode. Each test states
+ * the servers a user would see on the controller, as
+ * "<node> <address>:<port> enabled|disabled", sorted. */
+#include "test_planner_fixtures.h"
+
+#include "planner/pool_servers.h"
+#include "planner/store.h"
+
+typedef struct {
+    kv_config *cfg;
+    store_t *store;
+    proto_service *svc; /* owned by the store once added */
+} fixture;
+
+static void fixture_init(fixture *f, kv_config *cfg)
+{
+    f->cfg = cfg;
+    assert_int_equal(store_new(&f->store, cfg->node_port_mode), 0);
+    f->svc = NULL;
+}
+
+static void fixture_fini(fixture *f)
+{
+    store_destroy(&f->store);
+    config_destroy(&f->cfg);
+}
+
+static void add_node(fixture *f, proto_node *node)
+{
+    assert_int_equal(store_put_node_take(f->store, &node), 0);
+}
+
+static void add_slice(fixture *f, proto_endpoint_slice *slice)
+{
+    assert_int_equal(store_put_slice_take(f->store, &slice), 0);
+}
+
+/* The seed's Service: hostrule-ns/my-svc, LoadBalancer, port 80 → 8080,
+ * nodePort 30080. */
+static proto_service *seed_service(bool local)
+{
+    proto_service *svc = fx_service("hostrule-ns", "my-svc", "LoadBalancer", local);
+    fx_service_port(svc, "", "TCP", 80, 30080, 8080, NULL);
+    return svc;
+}
+
+static void add_service(fixture *f, proto_service *svc)
+{
+    assert_int_equal(store_put_service_take(f->store, &svc), 0);
+}
+
+/* Renders the servers of port `index` of Service key. */
+static char *servers_of(fixture *f, const char *key, size_t index)
+{
+    static char text[2048];
+    pool_server_list list = {0};
+    const proto_service *svc = store_service(f->store, key);
+    assert_non_null(svc);
+    assert_true(index < svc->n_ports);
+    assert_int_equal(pool_servers_compute(&list, f->cfg, f->store, svc, &svc->ports[index]), 0);
+    text[0] = '\0';
+    for (size_t i = 0; i < list.n; i++) {
+        const pool_server *s = &list.items[i];
+        size_t used = strlen(text);
+        snprintf(text + used, sizeof text - used, "%s%s %s%s%s:%d %s", i ? ", " : "",
+                 s->node_name ? s->node_name : "-", s->ipv6 ? "[" : "", s->address,
+                 s->ipv6 ? "]" : "", (int)s->port, s->enabled ? "enabled" : "disabled");
+    }
+    pool_server_list_clear(&list);
+    return text;
+}
+
+#define SEED_KEY "hostrule-ns/my-svc"
+
+/* Two nodes, as in the seed; the pod of the seed runs on the worker. */
+static void seed_nodes(fixture *f)
+{
+    add_node(f, fx_node("k8s-cluster-master", "10.0.0.1", NULL));
+    add_node(f, fx_node("k8s-cluster-worker", "10.0.0.2", NULL));
+}
+
+static proto_endpoint_slice *seed_slice(void)
+{
+    proto_endpoint_slice *slice = fx_slice("hostrule-ns", "my-svc-abc", "my-svc", "IPv4");
+    fx_slice_port(slice, "", "TCP", 8080);
+    return slice;
+}
+
+/* ---- the table --------------------------------------------------------- */
+
+static void test_cluster_policy_puts_every_node_enabled(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    seed_nodes(&f);
+    add_service(&f, seed_service(false));
+    proto_endpoint_slice *slice = seed_slice();
+    fx_endpoint(slice, "192.168.25.134", "k8s-cluster-worker", FX_READY);
+    add_slice(&f, slice);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "k8s-cluster-master 10.0.0.1:30080 enabled, "
+                                                     "k8s-cluster-worker 10.0.0.2:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_cluster_policy_without_any_endpoint_still_lists_every_node(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    seed_nodes(&f);
+    add_service(&f, seed_service(false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "k8s-cluster-master 10.0.0.1:30080 enabled, "
+                                                     "k8s-cluster-worker 10.0.0.2:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_local_node_with_ready_endpoint_is_enabled(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    seed_nodes(&f);
+    add_service(&f, seed_service(true));
+    proto_endpoint_slice *slice = seed_slice();
+    fx_endpoint(slice, "192.168.25.134", "k8s-cluster-worker", FX_READY);
+    add_slice(&f, slice);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "k8s-cluster-worker 10.0.0.2:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_local_node_with_ready_and_terminating_endpoints_is_enabled(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    seed_nodes(&f);
+    add_service(&f, seed_service(true));
+    proto_endpoint_slice *slice = seed_slice();
+    fx_endpoint(slice, "192.168.25.134", "k8s-cluster-worker", FX_TERMINATING_SERVING);
+    fx_endpoint(slice, "192.168.25.135", "k8s-cluster-worker", FX_READY);
+    add_slice(&f, slice);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "k8s-cluster-worker 10.0.0.2:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_local_node_with_only_not_ready_endpoint_is_absent(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    seed_nodes(&f);
+    add_service(&f, seed_service(true));
+    proto_endpoint_slice *slice = seed_slice();
+    fx_endpoint(slice, "192.168.25.134", "k8s-cluster-worker", FX_NOT_READY);
+    add_slice(&f, slice);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "");
+    fixture_fini(&f);
+}
+
+static void test_local_node_with_only_terminating_serving_endpoint_is_disabled(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    seed_nodes(&f);
+    add_service(&f, seed_service(true));
+    proto_endpoint_slice *slice = seed_slice();
+    fx_endpoint(slice, "192.168.25.134", "k8s-cluster-worker", FX_TERMINATING_SERVING);
+    add_slice(&f, slice);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "k8s-cluster-worker 10.0.0.2:30080 disabled");
+    fixture_fini(&f);
+}
+
+static void test_local_node_with_terminating_not_serving_endpoint_is_absent(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    seed_nodes(&f);
+    add_service(&f, seed_service(true));
+    proto_endpoint_slice *slice = seed_slice();
+    fx_endpoint(slice, "192.168.25.134", "k8s-cluster-worker", FX_TERMINATING_NOT_SERVING);
+    add_slice(&f, slice);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "");
+    fixture_fini(&f);
+}
+
+static void test_local_without_endpoints_has_no_servers(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    seed_nodes(&f);
+    add_service(&f, seed_service(true));
+    add_slice(&f, seed_slice()); /* a slice with no endpoints at all */
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "");
+    fixture_fini(&f);
+}
+
+static void test_local_endpoint_on_unknown_node_is_absent(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    seed_nodes(&f);
+    add_service(&f, seed_service(true));
+    proto_endpoint_slice *slice = seed_slice();
+    fx_endpoint(slice, "192.168.25.134", "node-not-listed", FX_READY);
+    fx_endpoint(slice, "192.168.25.140", NULL, FX_READY);
+    add_slice(&f, slice);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "");
+    fixture_fini(&f);
+}
+
+static void test_deleting_node_is_disabled_then_absent_once_deleted(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    seed_nodes(&f);
+    proto_node *worker = fx_node("k8s-cluster-worker", "10.0.0.2", NULL);
+    worker->deleting = true;
+    add_node(&f, worker);
+    add_service(&f, seed_service(false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "k8s-cluster-master 10.0.0.1:30080 enabled, "
+                                                     "k8s-cluster-worker 10.0.0.2:30080 disabled");
+    store_delete_node(f.store, "k8s-cluster-worker");
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "k8s-cluster-master 10.0.0.1:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_node_tainted_to_be_deleted_is_disabled(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    add_node(&f, fx_node("k8s-cluster-master", "10.0.0.1", NULL));
+    proto_node *worker = fx_node("k8s-cluster-worker", "10.0.0.2", NULL);
+    worker->to_be_deleted = true;
+    add_node(&f, worker);
+    add_service(&f, seed_service(true));
+    proto_endpoint_slice *slice = seed_slice();
+    fx_endpoint(slice, "192.168.25.134", "k8s-cluster-worker", FX_READY);
+    add_slice(&f, slice);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "k8s-cluster-worker 10.0.0.2:30080 disabled");
+    fixture_fini(&f);
+}
+
+static void test_local_deleting_node_without_endpoints_stays_absent(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    proto_node *master = fx_node("k8s-cluster-master", "10.0.0.1", NULL);
+    master->deleting = true;
+    add_node(&f, master);
+    add_node(&f, fx_node("k8s-cluster-worker", "10.0.0.2", NULL));
+    add_service(&f, seed_service(true));
+    proto_endpoint_slice *slice = seed_slice();
+    fx_endpoint(slice, "192.168.25.134", "k8s-cluster-worker", FX_READY);
+    add_slice(&f, slice);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "k8s-cluster-worker 10.0.0.2:30080 enabled");
+    fixture_fini(&f);
+}
+
+/* ---- candidacy ---------------------------------------------------------- */
+
+static void test_exclusion_label_excludes_unless_its_value_is_false(void **state)
+{
+    (void)state;
+    static const char *const excluding[] = {"true", "", "yes"};
+    for (size_t i = 0; i < 3; i++) {
+        fixture f;
+        fixture_init(&f, fx_node_port_config());
+        add_node(&f, fx_node("a", "10.0.0.1", NULL));
+        proto_node *b = fx_node("b", "10.0.0.2", NULL);
+        fx_node_label(b, "node.kubernetes.io/exclude-from-external-load-balancers", excluding[i]);
+        add_node(&f, b);
+        add_service(&f, seed_service(false));
+        assert_string_equal(servers_of(&f, SEED_KEY, 0), "a 10.0.0.1:30080 enabled");
+        fixture_fini(&f);
+    }
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    add_node(&f, fx_node("a", "10.0.0.1", NULL));
+    proto_node *b = fx_node("b", "10.0.0.2", NULL);
+    fx_node_label(b, "node.kubernetes.io/exclude-from-external-load-balancers", "false");
+    add_node(&f, b);
+    add_service(&f, seed_service(false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0),
+                        "a 10.0.0.1:30080 enabled, b 10.0.0.2:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_node_selector_labels_must_all_match(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config("clusterName: k8s\nserviceType: NodePort\n"
+                               "nodeSelectorLabels:\n  role: edge\n  zone: a\n"));
+    proto_node *both = fx_node("both", "10.0.0.1", NULL);
+    fx_node_label(both, "role", "edge");
+    fx_node_label(both, "zone", "a");
+    add_node(&f, both);
+    proto_node *one = fx_node("one", "10.0.0.2", NULL);
+    fx_node_label(one, "role", "edge");
+    add_node(&f, one);
+    proto_node *wrong = fx_node("wrong", "10.0.0.3", NULL);
+    fx_node_label(wrong, "role", "edge");
+    fx_node_label(wrong, "zone", "b");
+    add_node(&f, wrong);
+    add_node(&f, fx_node("none", "10.0.0.4", NULL));
+    add_service(&f, seed_service(false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "both 10.0.0.1:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_node_without_address_of_the_family_is_skipped(void **state)
+{
+    (void)state;
+    fixture f;
+    /* V4 (default): the IPv6-only node has nothing to offer. */
+    fixture_init(&f, fx_node_port_config());
+    add_node(&f, fx_node("v4", "10.0.0.1", NULL));
+    add_node(&f, fx_node("v6", NULL, "fd00::2"));
+    add_node(&f, fx_node("dual", "10.0.0.3", "fd00::3"));
+    add_service(&f, seed_service(false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0),
+                        "dual 10.0.0.3:30080 enabled, v4 10.0.0.1:30080 enabled");
+    fixture_fini(&f);
+
+    fixture_init(&f, fx_config("clusterName: k8s\nserviceType: NodePort\nipFamily: V6\n"));
+    add_node(&f, fx_node("v4", "10.0.0.1", NULL));
+    add_node(&f, fx_node("v6", NULL, "fd00::2"));
+    add_node(&f, fx_node("dual", "10.0.0.3", "fd00::3"));
+    add_service(&f, seed_service(false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0),
+                        "dual [fd00::3]:30080 enabled, v6 [fd00::2]:30080 enabled");
+    fixture_fini(&f);
+
+    /* V4_V6: IPv4 when the node has one, else IPv6; one server per node. */
+    fixture_init(&f, fx_config("clusterName: k8s\nserviceType: NodePort\nipFamily: V4_V6\n"));
+    add_node(&f, fx_node("v4", "10.0.0.1", NULL));
+    add_node(&f, fx_node("v6", NULL, "fd00::2"));
+    add_node(&f, fx_node("dual", "10.0.0.3", "fd00::3"));
+    add_node(&f, fx_node("neither", NULL, NULL));
+    add_service(&f, seed_service(false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0),
+                        "dual 10.0.0.3:30080 enabled, v4 10.0.0.1:30080 enabled, "
+                        "v6 [fd00::2]:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_calico_address_is_preferred_with_internal_ip_as_fallback(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config("clusterName: k8s\nserviceType: NodePort\ncniPlugin: calico\n"));
+    proto_node *annotated = fx_node("annotated", "10.0.0.1", NULL);
+    annotated->calico_ipv4 = fx_strdup("172.16.0.1");
+    add_node(&f, annotated);
+    add_node(&f, fx_node("plain", "10.0.0.2", NULL));
+    proto_node *garbled = fx_node("garbled", "10.0.0.3", NULL);
+    garbled->calico_ipv4 = fx_strdup("not-an-address");
+    add_node(&f, garbled);
+    add_service(&f, seed_service(false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0),
+                        "annotated 172.16.0.1:30080 enabled, garbled 10.0.0.3:30080 enabled, "
+                        "plain 10.0.0.2:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_antrea_transport_address_of_the_family_is_used(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config("clusterName: k8s\nserviceType: NodePort\ncniPlugin: antrea\n"));
+    proto_node *node = fx_node("a", "10.0.0.1", NULL);
+    node->antrea_transport = fx_strdup("fd00::9, 192.168.9.9,192.168.9.10");
+    add_node(&f, node);
+    proto_node *v6_only = fx_node("b", "10.0.0.2", NULL);
+    v6_only->antrea_transport = fx_strdup("fd00::8");
+    add_node(&f, v6_only);
+    add_service(&f, seed_service(false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0),
+                        "a 192.168.9.9:30080 enabled, b 10.0.0.2:30080 enabled");
+    fixture_fini(&f);
+}
+
+/* ---- ports and slices --------------------------------------------------- */
+
+/* Named targetPort "web": pods resolve it to 8080 or 9090, so the
+ * controller splits them into two slices; both carry port name "http". A
+ * second Service port "metrics" lives only on one node. */
+static void test_multi_port_named_target_ports_match_by_port_name_across_slices(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    add_node(&f, fx_node("a", "10.0.0.1", NULL));
+    add_node(&f, fx_node("b", "10.0.0.2", NULL));
+    add_node(&f, fx_node("c", "10.0.0.3", NULL));
+    proto_service *svc = fx_service("shop", "web", "LoadBalancer", true);
+    fx_service_port(svc, "http", "TCP", 80, 30080, 0, "web");
+    fx_service_port(svc, "metrics", "TCP", 9100, 30091, 9100, NULL);
+    add_service(&f, svc);
+    proto_endpoint_slice *old = fx_slice("shop", "web-1", "web", "IPv4");
+    fx_slice_port(old, "http", "TCP", 8080);
+    fx_slice_port(old, "metrics", "TCP", 9100);
+    fx_endpoint(old, "192.168.1.1", "a", FX_READY);
+    add_slice(&f, old);
+    proto_endpoint_slice *new_pods = fx_slice("shop", "web-2", "web", "IPv4");
+    fx_slice_port(new_pods, "http", "TCP", 9090);
+    fx_endpoint(new_pods, "192.168.2.1", "b", FX_READY);
+    add_slice(&f, new_pods);
+    /* A slice of the same Service without the port name feeds neither. */
+    proto_endpoint_slice *other = fx_slice("shop", "web-3", "web", "IPv4");
+    fx_slice_port(other, "admin", "TCP", 7000);
+    fx_endpoint(other, "192.168.3.1", "c", FX_READY);
+    add_slice(&f, other);
+    assert_string_equal(servers_of(&f, "shop/web", 0),
+                        "a 10.0.0.1:30080 enabled, b 10.0.0.2:30080 enabled");
+    assert_string_equal(servers_of(&f, "shop/web", 1), "a 10.0.0.1:30091 enabled");
+    fixture_fini(&f);
+}
+
+static void test_slice_port_with_other_protocol_does_not_match(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    add_node(&f, fx_node("a", "10.0.0.1", NULL));
+    add_service(&f, seed_service(true));
+    proto_endpoint_slice *slice = fx_slice("hostrule-ns", "udp", "my-svc", "IPv4");
+    fx_slice_port(slice, "", "UDP", 8080);
+    fx_endpoint(slice, "192.168.25.134", "a", FX_READY);
+    add_slice(&f, slice);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "");
+    fixture_fini(&f);
+}
+
+static void test_endpoint_in_two_slices_gives_one_server_and_ready_wins(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    add_node(&f, fx_node("a", "10.0.0.1", NULL));
+    add_service(&f, seed_service(true));
+    proto_endpoint_slice *first = fx_slice("hostrule-ns", "s1", "my-svc", "IPv4");
+    fx_slice_port(first, "", "TCP", 8080);
+    fx_endpoint(first, "192.168.25.134", "a", FX_TERMINATING_SERVING);
+    add_slice(&f, first);
+    proto_endpoint_slice *second = fx_slice("hostrule-ns", "s2", "my-svc", "IPv4");
+    fx_slice_port(second, "", "TCP", 8080);
+    fx_endpoint(second, "192.168.25.134", "a", FX_READY);
+    add_slice(&f, second);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "a 10.0.0.1:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_port_without_node_port_has_no_servers(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    add_node(&f, fx_node("a", "10.0.0.1", NULL));
+    proto_service *svc = fx_service("ns", "no-np", "LoadBalancer", false);
+    fx_service_port(svc, "", "TCP", 80, 0, 8080, NULL);
+    add_service(&f, svc);
+    assert_string_equal(servers_of(&f, "ns/no-np", 0), "");
+    fixture_fini(&f);
+}
+
+static void test_servers_are_sorted_by_node_then_address(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    static const char *const names[] = {"n3", "n10", "n1", "n2", "n20"};
+    for (size_t i = 0; i < 5; i++) {
+        char address[32];
+        snprintf(address, sizeof address, "10.0.0.%zu", 10 - i);
+        add_node(&f, fx_node(names[i], address, NULL));
+    }
+    add_service(&f, seed_service(false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0),
+                        "n1 10.0.0.8:30080 enabled, n10 10.0.0.9:30080 enabled, "
+                        "n2 10.0.0.7:30080 enabled, n20 10.0.0.6:30080 enabled, "
+                        "n3 10.0.0.10:30080 enabled");
+    fixture_fini(&f);
+}
+
+/* ---- ClusterIP mode ----------------------------------------------------- */
+
+static void test_clusterip_mode_uses_endpoint_addresses_and_target_ports(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config("clusterName: k8s\nserviceType: ClusterIP\n"));
+    add_node(&f, fx_node("a", "10.0.0.1", NULL));
+    add_service(&f, seed_service(true));
+    proto_endpoint_slice *slice = seed_slice();
+    fx_endpoint(slice, "192.168.0.1", "a", FX_READY);
+    fx_endpoint(slice, "192.168.0.2", "a", FX_TERMINATING_SERVING);
+    fx_endpoint(slice, "192.168.0.3", "a", FX_NOT_READY);
+    fx_endpoint(slice, "192.168.0.4", "a", FX_TERMINATING_NOT_SERVING);
+    fx_endpoint(slice, "192.168.0.5", NULL, FX_READY);
+    add_slice(&f, slice);
+    /* A second slice repeats one endpoint: still one server. */
+    proto_endpoint_slice *dup = fx_slice("hostrule-ns", "dup", "my-svc", "IPv4");
+    fx_slice_port(dup, "", "TCP", 8080);
+    fx_endpoint(dup, "192.168.0.2", "a", FX_READY);
+    add_slice(&f, dup);
+    /* IPv6 slices are not for an IPv4 cluster. */
+    proto_endpoint_slice *v6 = fx_slice("hostrule-ns", "v6", "my-svc", "IPv6");
+    fx_slice_port(v6, "", "TCP", 8080);
+    fx_endpoint(v6, "fd00::1", "a", FX_READY);
+    add_slice(&f, v6);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0),
+                        "- 192.168.0.5:8080 enabled, a 192.168.0.1:8080 enabled, "
+                        "a 192.168.0.2:8080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_clusterip_mode_ignores_deleting_nodes_and_node_ports(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config("clusterName: k8s\nserviceType: ClusterIP\n"));
+    proto_node *node = fx_node("a", "10.0.0.1", NULL);
+    node->deleting = true;
+    add_node(&f, node);
+    proto_service *svc = fx_service("ns", "s", "LoadBalancer", false);
+    fx_service_port(svc, "", "TCP", 80, 0, 8080, NULL);
+    add_service(&f, svc);
+    proto_endpoint_slice *slice = fx_slice("ns", "s-1", "s", "IPv4");
+    fx_slice_port(slice, "", "TCP", 8080);
+    fx_endpoint(slice, "192.168.0.1", "a", FX_TERMINATING_SERVING);
+    add_slice(&f, slice);
+    assert_string_equal(servers_of(&f, "ns/s", 0), "a 192.168.0.1:8080 disabled");
+    fixture_fini(&f);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cluster_policy_puts_every_node_enabled),
+        cmocka_unit_test(test_cluster_policy_without_any_endpoint_still_lists_every_node),
+        cmocka_unit_test(test_local_node_with_ready_endpoint_is_enabled),
+        cmocka_unit_test(test_local_node_with_ready_and_terminating_endpoints_is_enabled),
+        cmocka_unit_test(test_local_node_with_only_not_ready_endpoint_is_absent),
+        cmocka_unit_test(test_local_node_with_only_terminating_serving_endpoint_is_disabled),
+        cmocka_unit_test(test_local_node_with_terminating_not_serving_endpoint_is_absent),
+        cmocka_unit_test(test_local_without_endpoints_has_no_servers),
+        cmocka_unit_test(test_local_endpoint_on_unknown_node_is_absent),
+        cmocka_unit_test(test_deleting_node_is_disabled_then_absent_once_deleted),
+        cmocka_unit_test(test_node_tainted_to_be_deleted_is_disabled),
+        cmocka_unit_test(test_local_deleting_node_without_endpoints_stays_absent),
+        cmocka_unit_test(test_exclusion_label_excludes_unless_its_value_is_false),
+        cmocka_unit_test(test_node_selector_labels_must_all_match),
+        cmocka_unit_test(test_node_without_address_of_the_family_is_skipped),
+        cmocka_unit_test(test_calico_address_is_preferred_with_internal_ip_as_fallback),
+        cmocka_unit_test(test_antrea_transport_address_of_the_family_is_used),
+        cmocka_unit_test(test_multi_port_named_target_ports_match_by_port_name_across_slices),
+        cmocka_unit_test(test_slice_port_with_other_protocol_does_not_match),
+        cmocka_unit_test(test_endpoint_in_two_slices_gives_one_server_and_ready_wins),
+        cmocka_unit_test(test_port_without_node_port_has_no_servers),
+        cmocka_unit_test(test_servers_are_sorted_by_node_then_address),
+        cmocka_unit_test(test_clusterip_mode_uses_endpoint_addresses_and_target_ports),
+        cmocka_unit_test(test_clusterip_mode_ignores_deleting_nodes_and_node_ports),
+    };
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,638 @@
+/* The planner's state machine without sockets: k8s events in, what lands on
+ * the model stream out (a map standing in for the bus publisher, with a log
+ * of every change in order). Time is passed in, so coalescing is tested
+ * without sleeping. */
+#include "test_planner_fixtures.h"
+
+#include <uthash.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "planner/planner.h"
+#include "proto/envelope.h"
+#include "proto/model.h"
+
+#define STREAM "model.admin"
+
+/* ---- a sink that remembers ---------------------------------------------- */
+
+typedef struct sink_entry {
+    char *key;
+    void *body;
+    size_t len;
+    UT_hash_handle hh;
+} sink_entry;
+
+typedef struct {
+    sink_entry *map;
+    char log[8192]; /* "put K; del K; ..." */
+    int changes;
+} memory_sink;
+
+static void sink_log(memory_sink *sink, const char *op, const char *key)
+{
+    size_t used = strlen(sink->log);
+    snprintf(sink->log + used, sizeof sink->log - used, "%s%s %s", used ? "; " : "", op, key);
+    sink->changes++;
+}
+
+static int sink_put(void *ctx, const char *stream, const char *key, const void *body, size_t len)
+{
+    memory_sink *sink = ctx;
+    sink_entry *entry = NULL;
+    assert_string_equal(stream, STREAM);
+    HASH_FIND_STR(sink->map, key, entry);
+    if (entry && entry->len == len && memcmp(entry->body, body, len) == 0)
+        return 0;
+    if (!entry) {
+        entry = calloc(1, sizeof *entry);
+        entry->key = fx_strdup(key);
+        HASH_ADD_KEYPTR(hh, sink->map, entry->key, strlen(entry->key), entry);
+    }
+    free(entry->body);
+    entry->body = malloc(len ? len : 1);
+    memcpy(entry->body, body, len);
+    entry->len = len;
+    sink_log(sink, "put", key);
+    return 1;
+}
+
+static void entry_free(sink_entry *entry)
+{
+    free(entry->key);
+    free(entry->body);
+    free(entry);
+}
+
+static int sink_remove(void *ctx, const char *stream, const char *key)
+{
+    memory_sink *sink = ctx;
+    sink_entry *entry = NULL;
+    assert_string_equal(stream, STREAM);
+    HASH_FIND_STR(sink->map, key, entry);
+    if (!entry)
+        return 0;
+    HASH_DEL(sink->map, entry);
+    entry_free(entry);
+    sink_log(sink, "del", key);
+    return 1;
+}
+
+static void sink_foreach_key(void *ctx, const char *stream, bus_key_fn fn, void *payload)
+{
+    memory_sink *sink = ctx;
+    sink_entry *entry, *tmp;
+    assert_string_equal(stream, STREAM);
+    HASH_ITER(hh, sink->map, entry, tmp)
+        fn(entry->key, payload);
+}
+
+static void sink_clear(memory_sink *sink)
+{
+    sink_entry *entry, *tmp;
+    HASH_ITER(hh, sink->map, entry, tmp) {
+        HASH_DEL(sink->map, entry);
+        entry_free(entry);
+    }
+}
+
+static const char *sink_take_log(memory_sink *sink)
+{
+    static char copy[8192];
+    memcpy(copy, sink->log, sizeof copy);
+    sink->log[0] = '\0';
+    return copy;
+}
+
+static sink_entry *sink_get(memory_sink *sink, const char *key)
+{
+    sink_entry *entry = NULL;
+    HASH_FIND_STR(sink->map, key, entry);
+    return entry;
+}
+
+/* ---- the fixture -------------------------------------------------------- */
+
+typedef struct {
+    kv_config *cfg;
+    memory_sink sink;
+    planner_t *planner;
+    int64_t now;
+} fixture;
+
+static void fixture_init(fixture *f, kv_config *cfg)
+{
+    memset(f, 0, sizeof *f);
+    f->cfg = cfg;
+    f->now = 1000;
+    planner_sink sink = {
+        .put = sink_put, .remove = sink_remove, .foreach_key = sink_foreach_key, .ctx = &f->sink};
+    assert_int_equal(planner_new(&f->planner, cfg, &sink), 0);
+}
+
+static void fixture_fini(fixture *f)
+{
+    planner_destroy(&f->planner);
+    sink_clear(&f->sink);
+    config_destroy(&f->cfg);
+}
+
+static void apply(fixture *f, bus_event_type type, const char *key, const void *body, size_t len)
+{
+    bus_event ev = {.type = type};
+    ev.env.key = (char *)key;
+    ev.env.body = (uint8_t *)body;
+    ev.env.body_len = len;
+    planner_apply(f->planner, &ev, f->now);
+}
+
+static void put_node(fixture *f, proto_node *node)
+{
+    char key[256];
+    void *body;
+    size_t len;
+    assert_int_equal(proto_node_encode(node, &body, &len), 0);
+    proto_k8s_key(key, sizeof key, "Node", NULL, node->name);
+    apply(f, BUS_PUT, key, body, len);
+    free(body);
+    proto_node_destroy(&node);
+}
+
+static void put_service(fixture *f, proto_service *svc)
+{
+    char key[256];
+    void *body;
+    size_t len;
+    assert_int_equal(proto_service_encode(svc, &body, &len), 0);
+    proto_k8s_key(key, sizeof key, "Service", svc->namespace, svc->name);
+    apply(f, BUS_PUT, key, body, len);
+    free(body);
+    proto_service_destroy(&svc);
+}
+
+static void put_slice(fixture *f, proto_endpoint_slice *slice)
+{
+    char key[256];
+    void *body;
+    size_t len;
+    assert_int_equal(proto_endpoint_slice_encode(slice, &body, &len), 0);
+    proto_k8s_key(key, sizeof key, "EndpointSlice", slice->namespace, slice->name);
+    apply(f, BUS_PUT, key, body, len);
+    free(body);
+    proto_endpoint_slice_destroy(&slice);
+}
+
+static void delete_key(fixture *f, const char *key) { apply(f, BUS_DELETE, key, NULL, 0); }
+
+static void marker(fixture *f, const char *key) { apply(f, BUS_PUT, key, NULL, 0); }
+
+static void synced_and_consistent(fixture *f)
+{
+    marker(f, "!synced/Node");
+    marker(f, "!synced/Service");
+    marker(f, "!synced/EndpointSlice");
+    apply(f, BUS_CONSISTENT, NULL, NULL, 0);
+}
+
+/* Flushes once whatever is pending is due, as the loop would. */
+static int flush(fixture *f)
+{
+    int64_t wait = planner_timeout_ms(f->planner, f->now);
+    if (wait > 0)
+        f->now += wait;
+    return planner_flush(f->planner, f->now);
+}
+
+static proto_service *lb(const char *ns, const char *name, bool local)
+{
+    proto_service *svc = fx_service(ns, name, "LoadBalancer", local);
+    fx_service_port(svc, "", "TCP", 80, 30080, 8080, NULL);
+    return svc;
+}
+
+static proto_endpoint_slice *slice_with(const char *ns, const char *service, const char *node,
+                                        bool ready)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s-1", service);
+    proto_endpoint_slice *slice = fx_slice(ns, name, service, "IPv4");
+    fx_slice_port(slice, "", "TCP", 8080);
+    if (ready)
+        fx_endpoint(slice, "192.168.0.1", node, FX_READY);
+    else
+        fx_endpoint(slice, "192.168.0.1", node, FX_TERMINATING_SERVING);
+    return slice;
+}
+
+/* Nodes a and b; Local web on a, Cluster api; ClusterIP internal. */
+static void small_cluster(fixture *f)
+{
+    put_node(f, fx_node("a", "10.0.0.1", NULL));
+    put_node(f, fx_node("b", "10.0.0.2", NULL));
+    put_service(f, lb("shop", "web", true));
+    put_slice(f, slice_with("shop", "web", "a", true));
+    put_service(f, lb("shop", "api", false));
+    proto_service *internal = fx_service("shop", "internal", "ClusterIP", false);
+    fx_service_port(internal, "", "TCP", 80, 0, 8080, NULL);
+    put_service(f, internal);
+}
+
+static proto_model *model_in(fixture *f, const char *name)
+{
+    sink_entry *entry = sink_get(&f->sink, name);
+    proto_model *model = NULL;
+    if (!entry)
+        return NULL;
+    assert_int_equal(proto_model_decode(&model, entry->body, entry->len), 0);
+    return model;
+}
+
+/* The servers of a model's first pool, as "address:port enabled|disabled". */
+static const char *first_pool_servers(fixture *f, const char *name)
+{
+    static char text[512];
+    proto_model *model = model_in(f, name);
+    assert_non_null(model);
+    text[0] = '\0';
+    for (size_t i = 0; i < model->n_objects; i++) {
+        if (strcmp(model->objects[i].type, "pool") != 0)
+            continue;
+        json_t *servers = json_object_get(model->objects[i].body, "servers");
+        size_t index;
+        json_t *server;
+        json_array_foreach(servers, index, server) {
+            size_t used = strlen(text);
+            snprintf(text + used, sizeof text - used, "%s%s %s", index ? ", " : "",
+                     json_string_value(json_object_get(server, "external_uuid")),
+                     json_is_true(json_object_get(server, "enabled")) ? "enabled" : "disabled");
+        }
+        break;
+    }
+    proto_model_destroy(&model);
+    return text;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_nothing_is_published_until_every_kind_is_synced_and_consistent(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    small_cluster(&f);
+    apply(&f, BUS_CONSISTENT, NULL, NULL, 0);
+    marker(&f, "!synced/Node");
+    marker(&f, "!synced/Service");
+    assert_false(planner_is_ready(f.planner));
+    assert_int_equal(planner_timeout_ms(f.planner, f.now), -1);
+    f.now += 10000;
+    assert_int_equal(planner_flush(f.planner, f.now), 0);
+    assert_string_equal(sink_take_log(&f.sink), "");
+
+    marker(&f, "!synced/EndpointSlice");
+    assert_true(planner_is_ready(f.planner));
+    assert_true(flush(&f) > 0);
+    assert_string_equal(sink_take_log(&f.sink),
+                        "put k8s--shop-api; put k8s--shop-web; put !complete");
+    fixture_fini(&f);
+}
+
+static void test_synced_but_not_consistent_publishes_nothing(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    small_cluster(&f);
+    marker(&f, "!synced/Node");
+    marker(&f, "!synced/Service");
+    marker(&f, "!synced/EndpointSlice");
+    f.now += 10000;
+    assert_int_equal(planner_flush(f.planner, f.now), 0);
+    assert_null(sink_get(&f.sink, PROTO_KEY_COMPLETE));
+    fixture_fini(&f);
+}
+
+static void test_first_publication_holds_the_right_servers(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    small_cluster(&f);
+    synced_and_consistent(&f);
+    flush(&f);
+    assert_string_equal(first_pool_servers(&f, "k8s--shop-web"), "10.0.0.1:30080 enabled");
+    assert_string_equal(first_pool_servers(&f, "k8s--shop-api"),
+                        "10.0.0.1:30080 enabled, 10.0.0.2:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_bursts_are_coalesced_until_quiet_or_the_maximum_delay(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    small_cluster(&f);
+    synced_and_consistent(&f);
+    flush(&f);
+    sink_take_log(&f.sink);
+
+    int64_t first = f.now;
+    put_slice(&f, slice_with("shop", "web", "b", true));
+    assert_int_equal(planner_timeout_ms(f.planner, f.now), PLANNER_QUIET_MS);
+    /* An event every 10 ms: never quiet, so the maximum delay decides. */
+    while (f.now + 10 < first + PLANNER_MAX_DELAY_MS) {
+        f.now += 10;
+        assert_int_equal(planner_flush(f.planner, f.now), 0);
+        put_slice(&f, slice_with("shop", "web", (f.now / 10) % 2 ? "a" : "b", true));
+    }
+    put_slice(&f, slice_with("shop", "web", "b", true));
+    assert_string_equal(sink_take_log(&f.sink), "");
+    assert_int_equal(planner_timeout_ms(f.planner, f.now), first + PLANNER_MAX_DELAY_MS - f.now);
+    f.now = first + PLANNER_MAX_DELAY_MS;
+    assert_int_equal(planner_flush(f.planner, f.now), 1);
+    assert_string_equal(sink_take_log(&f.sink), "put k8s--shop-web");
+    assert_string_equal(first_pool_servers(&f, "k8s--shop-web"), "10.0.0.2:30080 enabled");
+    assert_int_equal(planner_timeout_ms(f.planner, f.now), -1);
+
+    /* A lone event is flushed once quiet. */
+    put_slice(&f, slice_with("shop", "web", "b", false));
+    f.now += PLANNER_QUIET_MS - 1;
+    assert_int_equal(planner_flush(f.planner, f.now), 0);
+    f.now += 1;
+    assert_int_equal(planner_flush(f.planner, f.now), 1);
+    assert_string_equal(first_pool_servers(&f, "k8s--shop-web"), "10.0.0.2:30080 disabled");
+    fixture_fini(&f);
+}
+
+static void test_event_recomputes_only_the_models_it_touches(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    small_cluster(&f);
+    put_service(&f, lb("shop", "cart", true));
+    put_slice(&f, slice_with("shop", "cart", "b", true));
+    synced_and_consistent(&f);
+    flush(&f);
+    sink_take_log(&f.sink);
+
+    /* The pod of web moves to b: web's pool changes, nothing else. */
+    put_slice(&f, slice_with("shop", "web", "b", true));
+    assert_int_equal(flush(&f), 1);
+    assert_string_equal(sink_take_log(&f.sink), "put k8s--shop-web");
+    /* Node b gets a new address: the Cluster service and the Local ones
+     * with endpoints on b change. */
+    put_node(&f, fx_node("b", "10.0.9.2", NULL));
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink),
+                        "put k8s--shop-api; put k8s--shop-cart; put k8s--shop-web");
+    fixture_fini(&f);
+}
+
+static void test_unchanged_input_publishes_nothing(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    small_cluster(&f);
+    synced_and_consistent(&f);
+    flush(&f);
+    sink_take_log(&f.sink);
+    put_node(&f, fx_node("a", "10.0.0.1", NULL));
+    put_service(&f, lb("shop", "web", true));
+    assert_int_equal(flush(&f), 0);
+    assert_string_equal(sink_take_log(&f.sink), "");
+    fixture_fini(&f);
+}
+
+static void test_reset_keeps_models_and_the_same_view_changes_nothing(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    small_cluster(&f);
+    synced_and_consistent(&f);
+    flush(&f);
+    sink_take_log(&f.sink);
+
+    apply(&f, BUS_RESET, NULL, NULL, 0);
+    assert_false(planner_is_ready(f.planner));
+    f.now += 10000;
+    assert_int_equal(planner_flush(f.planner, f.now), 0);
+    /* Half a snapshot: still nothing. */
+    put_node(&f, fx_node("a", "10.0.0.1", NULL));
+    marker(&f, "!synced/Node");
+    f.now += 10000;
+    assert_int_equal(planner_flush(f.planner, f.now), 0);
+    assert_string_equal(sink_take_log(&f.sink), "");
+    assert_non_null(sink_get(&f.sink, "k8s--shop-web"));
+
+    /* The whole same view: identical models, not one change. */
+    small_cluster(&f);
+    synced_and_consistent(&f);
+    assert_int_equal(flush(&f), 0);
+    assert_string_equal(sink_take_log(&f.sink), "");
+    fixture_fini(&f);
+}
+
+static void test_reset_then_a_view_without_a_service_deletes_its_model(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    small_cluster(&f);
+    synced_and_consistent(&f);
+    flush(&f);
+    sink_take_log(&f.sink);
+
+    apply(&f, BUS_RESET, NULL, NULL, 0);
+    put_node(&f, fx_node("a", "10.0.0.1", NULL));
+    put_node(&f, fx_node("b", "10.0.0.2", NULL));
+    put_service(&f, lb("shop", "api", false));
+    synced_and_consistent(&f);
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink), "del k8s--shop-web");
+    assert_non_null(sink_get(&f.sink, PROTO_KEY_COMPLETE));
+    fixture_fini(&f);
+}
+
+static void test_leftover_models_are_deleted_on_the_first_full_publication(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    sink_put(&f.sink, STREAM, "k8s--gone-svc", "x", 1);
+    sink_take_log(&f.sink);
+    small_cluster(&f);
+    synced_and_consistent(&f);
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink),
+                        "put k8s--shop-api; put k8s--shop-web; del k8s--gone-svc; put !complete");
+    fixture_fini(&f);
+}
+
+static void test_eos_is_put_after_the_models_it_follows(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    void *eos;
+    size_t eos_len;
+    assert_int_equal(proto_eos_encode(42, &eos, &eos_len), 0);
+    small_cluster(&f);
+    apply(&f, BUS_PUT, PROTO_KEY_EOS, eos, eos_len);
+    synced_and_consistent(&f);
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink),
+                        "put k8s--shop-api; put k8s--shop-web; put !complete; put !eos");
+    sink_entry *entry = sink_get(&f.sink, PROTO_KEY_EOS);
+    assert_int_equal(entry->len, eos_len);
+    assert_memory_equal(entry->body, eos, eos_len);
+
+    /* Later changes come after it; "!eos" itself is not repeated. */
+    put_slice(&f, slice_with("shop", "web", "b", true));
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink), "put k8s--shop-web");
+    free(eos);
+    fixture_fini(&f);
+}
+
+static void test_eos_reaches_the_tenant_stream_even_without_models(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    void *eos;
+    size_t eos_len;
+    assert_int_equal(proto_eos_encode(7, &eos, &eos_len), 0);
+    synced_and_consistent(&f);
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink), "put !complete");
+    apply(&f, BUS_PUT, PROTO_KEY_EOS, eos, eos_len);
+    assert_true(planner_timeout_ms(f.planner, f.now) >= 0);
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink), "put !eos");
+    free(eos);
+    fixture_fini(&f);
+}
+
+static void test_malformed_objects_are_skipped_and_the_rest_applied(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    apply(&f, BUS_PUT, "Service/shop/broken", "\x01\x02\x03", 3);
+    /* A well-formed body under another object's key is refused too. */
+    proto_service *svc = lb("shop", "real", false);
+    void *body;
+    size_t len;
+    assert_int_equal(proto_service_encode(svc, &body, &len), 0);
+    apply(&f, BUS_PUT, "Service/shop/impostor", body, len);
+    apply(&f, BUS_PUT, "Node/shop", body, len);
+    free(body);
+    proto_service_destroy(&svc);
+    apply(&f, BUS_PUT, "Ingress/shop/not-read-yet", "x", 1);
+    small_cluster(&f);
+    synced_and_consistent(&f);
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink),
+                        "put k8s--shop-api; put k8s--shop-web; put !complete");
+    fixture_fini(&f);
+}
+
+static void test_deleted_or_no_longer_ours_service_loses_its_model(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    small_cluster(&f);
+    synced_and_consistent(&f);
+    flush(&f);
+    sink_take_log(&f.sink);
+
+    delete_key(&f, "Service/shop/web");
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink), "del k8s--shop-web");
+
+    proto_service *moved = lb("shop", "api", false);
+    moved->load_balancer_class = fx_strdup("example.com/other-lb");
+    put_service(&f, moved);
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink), "del k8s--shop-api");
+    fixture_fini(&f);
+}
+
+static void test_node_deletion_disables_then_removes_its_servers(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    small_cluster(&f);
+    synced_and_consistent(&f);
+    flush(&f);
+    proto_node *draining = fx_node("b", "10.0.0.2", NULL);
+    draining->to_be_deleted = true;
+    put_node(&f, draining);
+    flush(&f);
+    assert_string_equal(first_pool_servers(&f, "k8s--shop-api"),
+                        "10.0.0.1:30080 enabled, 10.0.0.2:30080 disabled");
+    delete_key(&f, "Node/b");
+    flush(&f);
+    assert_string_equal(first_pool_servers(&f, "k8s--shop-api"), "10.0.0.1:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_colliding_model_names_go_to_one_service_then_the_other(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    put_node(&f, fx_node("a", "10.0.0.1", NULL));
+    /* "a-b"/"c" and "a"/"b-c" both make "k8s--a-b-c". */
+    put_service(&f, lb("a-b", "c", false));
+    put_service(&f, lb("a", "b-c", false));
+    synced_and_consistent(&f);
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink), "put k8s--a-b-c; put !complete");
+    proto_model *model = model_in(&f, "k8s--a-b-c");
+    assert_string_equal(model->owners[0], "Service/a-b/c");
+    proto_model_destroy(&model);
+
+    /* The owner goes: the other Service's model replaces it, no delete. */
+    delete_key(&f, "Service/a-b/c");
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink), "put k8s--a-b-c");
+    model = model_in(&f, "k8s--a-b-c");
+    assert_string_equal(model->owners[0], "Service/a/b-c");
+    proto_model_destroy(&model);
+
+    delete_key(&f, "Service/a/b-c");
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink), "del k8s--a-b-c");
+    fixture_fini(&f);
+}
+
+int main(int argc, char **argv)
+{
+    log_set_level(LOG_WARN); /* what was published is asserted, not read */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nothing_is_published_until_every_kind_is_synced_and_consistent),
+        cmocka_unit_test(test_synced_but_not_consistent_publishes_nothing),
+        cmocka_unit_test(test_first_publication_holds_the_right_servers),
+        cmocka_unit_test(test_bursts_are_coalesced_until_quiet_or_the_maximum_delay),
+        cmocka_unit_test(test_event_recomputes_only_the_models_it_touches),
+        cmocka_unit_test(test_unchanged_input_publishes_nothing),
+        cmocka_unit_test(test_reset_keeps_models_and_the_same_view_changes_nothing),
+        cmocka_unit_test(test_reset_then_a_view_without_a_service_deletes_its_model),
+        cmocka_unit_test(test_leftover_models_are_deleted_on_the_first_full_publication),
+        cmocka_unit_test(test_eos_is_put_after_the_models_it_follows),
+        cmocka_unit_test(test_eos_reaches_the_tenant_stream_even_without_models),
+        cmocka_unit_test(test_malformed_objects_are_skipped_and_the_rest_applied),
+        cmocka_unit_test(test_deleted_or_no_longer_ours_service_loses_its_model),
+        cmocka_unit_test(test_node_deletion_disables_then_removes_its_servers),
+        cmocka_unit_test(test_colliding_model_names_go_to_one_service_then_the_other),
+    };
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
