@@ -59,6 +59,9 @@ UNIT_TESTS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration_%,$(wildcard tests/integration/test_*.c))
 BENCHES     := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/bench_*.c))
 
+# Keep object files make considers intermediate (bench and test objects).
+.SECONDARY:
+
 .PHONY: all deps build test test-build test-run demo demo-run bench bench-run fuzz memcheck install clean format
 
 all: $(PROGRAMS)
@@ -106,9 +109,13 @@ format:
 
 # --- compile and archive -------------------------------------------------------
 
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
+
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN) $(CPPFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(V),,echo "  CC    $<")
+	$(Q)$(CC) $(CFLAGS) $(SAN) $(CPPFLAGS) -MMD -MP -c $< -o $@
 
 $(LIBCOMMON): $(COMMON_OBJ)
 $(LIBPROTO): $(PROTO_OBJ)
@@ -120,7 +127,7 @@ $(LIBTESTKIT): $(TESTKIT_OBJ)
 $(B)/lib/%.a:
 	@mkdir -p $(@D)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 BASE_LIBS := $(LIBCOMMON) $(LIBPROTO)
 
@@ -129,29 +136,35 @@ $(B)/bin/kavi-planner: $(B)/obj/planner/main.o $(LIBPLANNER) $(BASE_LIBS)
 $(B)/bin/kavi-syncer:  $(B)/obj/syncer/main.o $(LIBSYNCER) $(BASE_LIBS)
 $(B)/bin/kavi-%:
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) -lm -o $@
+	@$(if $(V),,echo "  LINK  $@")
+	$(Q)$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) -lm -o $@
 
 $(B)/bin/avisim: $(B)/obj/tests/avisim/main.o $(LIBAVISIM)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread -lm -o $@
+	@$(if $(V),,echo "  LINK  $@")
+	$(Q)$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread -lm -o $@
 
 # Tests link every library; symbols carry their module's prefix, so they do not clash.
 ALL_LIBS := $(LIBTESTKIT) $(LIBWATCHER) $(LIBPLANNER) $(LIBSYNCER) $(LIBAVISIM) $(LIBCOMMON) $(LIBPROTO)
 
 $(B)/tests/avisim_%: $(B)/obj/tests/avisim/%.o $(ALL_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread -lm -o $@
+	@$(if $(V),,echo "  LINK  $@")
+	$(Q)$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread -lm -o $@
 
 $(B)/tests/integration_%: $(B)/obj/tests/integration/%.o $(ALL_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread -lm -o $@
+	@$(if $(V),,echo "  LINK  $@")
+	$(Q)$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread -lm -o $@
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(ALL_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread -lm -o $@
+	@$(if $(V),,echo "  LINK  $@")
+	$(Q)$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread -lm -o $@
 
 $(B)/bench/%: $(B)/obj/tests/bench/%.o $(ALL_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread -lm -o $@
+	@$(if $(V),,echo "  LINK  $@")
+	$(Q)$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread -lm -o $@
 
 -include $(shell find build -name '*.d' 2>/dev/null)
