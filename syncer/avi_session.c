@@ -24,6 +24,7 @@
 
 #include "common/backoff.h"
 #include "common/clock.h"
+#include "common/dynbuf.h"
 #include "common/error.h"
 #include "common/log.h"
 
@@ -34,11 +35,9 @@
 #define SESSION_CONNECT_TIMEOUT_S 5L
 #define SESSION_TIMEOUT_S 30L
 
-/* Growable response buffer with a hard maximum (curl's dynbuf idea). */
+/* Response body with a hard maximum. */
 typedef struct {
-    char *data;
-    size_t len;
-    size_t cap;
+    dynbuf bytes;
     bool overflow; /* the body passed AVI_SESSION_MAX_BODY and was cut */
 } session_buffer;
 
@@ -73,26 +72,10 @@ static size_t session_write_body(char *ptr, size_t size, size_t nmemb, void *use
 {
     session_buffer *b = userdata;
     size_t n = size * nmemb;
-    if (n > AVI_SESSION_MAX_BODY - b->len) {
+    int rc = dynbuf_append(&b->bytes, ptr, n);
+    if (rc == KV_ERR_TOO_LARGE)
         b->overflow = true;
-        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if (cap > AVI_SESSION_MAX_BODY + 1)
-            cap = AVI_SESSION_MAX_BODY + 1;
-        char *grown = realloc(b->data, cap);
-        if (!grown)
-            return 0;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
+    return rc == KV_OK ? n : 0; /* 0 aborts the transfer with CURLE_WRITE_ERROR */
 }
 
 /* Remembers a csrftoken from Set-Cookie, in case the cookie engine declines
@@ -191,6 +174,7 @@ int avi_session_new(avi_session_t **out, const kv_config *cfg, const char *tenan
     avi_session_t *s = calloc(1, sizeof *s);
     if (!s)
         return KV_ERR_NOMEM;
+    dynbuf_init(&s->body.bytes, AVI_SESSION_MAX_BODY);
     s->attempts = 4;
     s->retry_initial_ms = 250;
     s->retry_max_ms = 2000;
@@ -259,7 +243,7 @@ void avi_session_destroy(avi_session_t **session)
     free(s->token);
     free(s->version);
     free(s->ca_file);
-    free(s->body.data);
+    dynbuf_free(&s->body.bytes);
     free(s);
     *session = NULL;
 }
@@ -334,10 +318,8 @@ static int session_perform(avi_session_t *s, const char *method, const char *pat
     if (!headers)
         return KV_ERR_NOMEM;
 
-    s->body.len = 0;
+    dynbuf_reset(&s->body.bytes);
     s->body.overflow = false;
-    if (s->body.data)
-        s->body.data[0] = '\0';
     s->curl_error[0] = '\0';
 
     CURL *c = s->curl;
@@ -398,9 +380,9 @@ static void session_take_message(avi_session_t *s, const json_t *parsed)
         text = json_string_value(parsed);
         len = json_string_length(parsed);
     }
-    if (!text && s->body.len > 0) {
-        text = s->body.data;
-        len = s->body.len;
+    if (!text && s->body.bytes.len > 0) {
+        text = s->body.bytes.data;
+        len = s->body.bytes.len;
     }
     if (!text) {
         s->message[0] = '\0';
@@ -420,10 +402,10 @@ static void session_take_message(avi_session_t *s, const json_t *parsed)
 
 static json_t *session_parse_body(const avi_session_t *s)
 {
-    if (s->body.len == 0)
+    if (s->body.bytes.len == 0)
         return NULL;
     json_error_t jerr;
-    return json_loadb(s->body.data, s->body.len, JSON_DECODE_ANY, &jerr);
+    return json_loadb(s->body.bytes.data, s->body.bytes.len, JSON_DECODE_ANY, &jerr);
 }
 
 /* Reads csrftoken from the cookie jar (or the header seen at login). */

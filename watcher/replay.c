@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/dynbuf.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "watcher/manifest.h"
@@ -29,13 +30,6 @@ typedef enum {
     REPLAY_FORMAT_MANIFESTS,
 } replay_format;
 
-/* A growable buffer that refuses to pass its cap. */
-typedef struct {
-    char *data;
-    size_t len;
-    size_t cap;
-} replay_buffer;
-
 struct replay {
     char *path;
     int fd;
@@ -47,12 +41,12 @@ struct replay {
     size_t chunk_pos, chunk_len;
     off_t offset; /* bytes read from the file so far */
 
-    replay_buffer line;    /* the line being assembled, without its '\n' */
+    dynbuf line;           /* the line being assembled, without its '\n' */
     bool line_consumed;    /* line was handed out; clear it before reading on */
     bool line_too_long;    /* dropping the rest of an over-long line */
     unsigned long line_no; /* lines completed so far */
 
-    replay_buffer doc;        /* manifest lines of the current document */
+    dynbuf doc;               /* manifest lines of the current document */
     unsigned long doc_line;   /* 1-based line where it starts */
     bool doc_has_content;     /* more than comments, directives and markers */
     bool doc_too_long;        /* dropping the current document */
@@ -77,48 +71,6 @@ static void replay_report(replay_t *r, unsigned long line, const char *fmt, ...)
     va_end(args);
     log_warn("%s:%lu: %s", r->path, line, reason);
     r->errors++;
-}
-
-static int buffer_append(replay_buffer *buf, const char *data, size_t len, size_t max)
-{
-    if (len > max || buf->len > max - len)
-        return KV_ERR_TOO_LARGE;
-    if (buf->len + len + 1 > buf->cap) {
-        size_t cap = buf->cap ? buf->cap : 256;
-        while (cap < buf->len + len + 1)
-            cap *= 2;
-        if (cap > max + 1)
-            cap = max + 1;
-        char *grown = realloc(buf->data, cap);
-        if (!grown)
-            return KV_ERR_NOMEM;
-        buf->data = grown;
-        buf->cap = cap;
-    }
-    memcpy(buf->data + buf->len, data, len);
-    buf->len += len;
-    buf->data[buf->len] = '\0';
-    return KV_OK;
-}
-
-/* Empties a buffer; a big one is released so that one huge line does not
- * pin its memory for the rest of the run. */
-static void buffer_reset(replay_buffer *buf)
-{
-    buf->len = 0;
-    if (buf->cap > 1024 * 1024) {
-        free(buf->data);
-        buf->data = NULL;
-        buf->cap = 0;
-    } else if (buf->data) {
-        buf->data[0] = '\0';
-    }
-}
-
-static void buffer_free(replay_buffer *buf)
-{
-    free(buf->data);
-    memset(buf, 0, sizeof *buf);
 }
 
 /* ---- event queue ---------------------------------------------------------- */
@@ -295,7 +247,7 @@ out_release:
 
 static void document_reset(replay_t *r)
 {
-    buffer_reset(&r->doc);
+    dynbuf_reset(&r->doc);
     r->doc_has_content = false;
     r->doc_too_long = false;
 }
@@ -351,12 +303,12 @@ static int handle_manifest_line(replay_t *r, const char *line, size_t len)
     if (r->doc.len == 0 && !r->doc_too_long)
         r->doc_line = r->line_no;
     if (!r->doc_too_long) {
-        rc = buffer_append(&r->doc, line, len, r->max_line);
-        rc = rc ?: buffer_append(&r->doc, "\n", 1, r->max_line);
+        rc = dynbuf_append(&r->doc, line, len);
+        rc = rc ?: dynbuf_append(&r->doc, "\n", 1);
         if (rc == KV_ERR_TOO_LARGE) {
             replay_report(r, r->doc_line, "document longer than %zu bytes, skipped",
                           r->max_line);
-            buffer_reset(&r->doc);
+            dynbuf_reset(&r->doc);
             r->doc_too_long = true;
         } else if (rc < 0) {
             return rc;
@@ -397,7 +349,7 @@ static int handle_line(replay_t *r, char *line, size_t len)
 static int next_line(replay_t *r)
 {
     if (r->line_consumed) {
-        buffer_reset(&r->line);
+        dynbuf_reset(&r->line);
         r->line_consumed = false;
     }
     for (;;) {
@@ -419,16 +371,16 @@ static int next_line(replay_t *r)
         size_t take = newline ? (size_t)(newline - start) : avail;
         r->chunk_pos += take + (newline ? 1 : 0);
         if (!r->line_too_long) {
-            int rc = buffer_append(&r->line, start, take, r->max_line);
+            int rc = dynbuf_append(&r->line, start, take);
             if (rc == KV_ERR_TOO_LARGE) {
                 /* A manifest missing a line is another manifest: drop it. */
                 bool in_document = r->format == REPLAY_FORMAT_MANIFESTS;
                 replay_report(r, r->line_no + 1, "line longer than %zu bytes%s", r->max_line,
                               in_document ? "; document skipped" : ", skipped");
-                buffer_reset(&r->line);
+                dynbuf_reset(&r->line);
                 r->line_too_long = true;
                 if (in_document) {
-                    buffer_reset(&r->doc);
+                    dynbuf_reset(&r->doc);
                     r->doc_too_long = true;
                 }
             } else if (rc < 0) {
@@ -458,7 +410,7 @@ static void check_truncation(replay_t *r)
     lseek(r->fd, 0, SEEK_SET);
     r->offset = 0;
     r->chunk_pos = r->chunk_len = 0;
-    buffer_reset(&r->line);
+    dynbuf_reset(&r->line);
     r->line_consumed = false;
     r->line_too_long = false;
     r->line_no = 0;
@@ -517,6 +469,8 @@ int replay_open(replay_t **out, const char *path, const replay_options *options)
     r->fd = -1;
     r->follow = options && options->follow;
     r->max_line = options && options->max_line ? options->max_line : REPLAY_MAX_LINE;
+    dynbuf_init(&r->line, r->max_line);
+    dynbuf_init(&r->doc, r->max_line);
     r->path = strdup(path);
     r->chunk = malloc(REPLAY_CHUNK);
     if (!r->path || !r->chunk) {
@@ -544,8 +498,8 @@ void replay_destroy(replay_t **replay_p)
         replay_event_clear(&ev);
     if (r->fd >= 0)
         close(r->fd);
-    buffer_free(&r->line);
-    buffer_free(&r->doc);
+    dynbuf_free(&r->line);
+    dynbuf_free(&r->doc);
     free(r->queue);
     free(r->chunk);
     free(r->path);
