@@ -180,12 +180,15 @@ static json_t *policy_set_body(const l4_context *ctx, char (*pool_names)[NAME_BU
     }
     for (size_t i = 0; i < ctx->svc->n_ports; i++) {
         const proto_service_port *port = &ctx->svc->ports[i];
-        json_t *rule = json_pack(
-            "{s:s, s:i, s:b, s:{s:{s:s, s:[i]}, s:{s:s, s:s}}, s:{s:{s:s, s:o}}}", "name",
-            pool_names[i], "index", (int)i + 1, "enable", 1, "match", "port", "match_criteria",
-            "IS_IN", "ports", (int)port->port, "protocol", "match_criteria", "IS_IN", "protocol",
-            protocol_of(port->protocol)->match, "action", "select_pool", "action_type",
-            "L4_RULE_ACTION_SELECT_POOL", "pool_ref", ref_to("pool", pool_names[i]));
+        json_t *match = json_pack("{s:{s:s, s:[i]}, s:{s:s, s:s}}", "port", "match_criteria",
+                                  "IS_IN", "ports", (int)port->port, "protocol", "match_criteria",
+                                  "IS_IN", "protocol", protocol_of(port->protocol)->match);
+        json_t *action =
+            json_pack("{s:{s:s, s:o}}", "select_pool", "action_type", "L4_RULE_ACTION_SELECT_POOL",
+                      "pool_ref", ref_to("pool", pool_names[i]));
+        /* "o" steals match and action, also when packing fails. */
+        json_t *rule = json_pack("{s:s, s:i, s:b, s:o, s:o}", "name", pool_names[i], "index",
+                                 (int)i + 1, "enable", 1, "match", match, "action", action);
         if (json_array_append_new(rules, rule) != 0)
             failed = true;
     }

@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "planner/l4_translator.h"
+#include "planner/pool_servers.h"
 #include "proto/envelope.h"
 #include "proto/k8s.h"
 #include "proto/model.h"
@@ -264,9 +265,16 @@ static void apply_put(planner_t *planner, const bus_event *ev)
         return;
     }
     switch (kind) {
-    case PROTO_K8S_NODE:
-        rc = store_put_node_take(planner->store, &obj.node);
+    case PROTO_K8S_NODE: {
+        /* Labels and annotations change often on big clusters; when no
+         * pool can see the difference, nothing is recomputed. */
+        const proto_node *old = store_node(planner->store, obj.node->name);
+        if (old && pool_servers_node_equivalent(planner->cfg, old, obj.node))
+            rc = store_put_node_take_unmarked(planner->store, &obj.node);
+        else
+            rc = store_put_node_take(planner->store, &obj.node);
         break;
+    }
     case PROTO_K8S_SERVICE:
         rc = store_put_service_take(planner->store, &obj.service);
         break;

@@ -171,12 +171,38 @@ static bool node_is_excluded(const proto_node *node)
     return value && strcmp(value, "false") != 0;
 }
 
+/* The address a candidate node serves on; false when it is no candidate. */
+static bool candidate_address(char *buf, size_t buf_len, bool *ipv6, const kv_config *cfg,
+                              const proto_node *node)
+{
+    return node_matches_selector(cfg, node) && !node_is_excluded(node) &&
+           pool_servers_node_address(buf, buf_len, ipv6, cfg, node);
+}
+
 bool pool_servers_node_is_candidate(const kv_config *cfg, const proto_node *node)
 {
     char address[INET6_ADDRSTRLEN];
     bool ipv6;
-    return node_matches_selector(cfg, node) && !node_is_excluded(node) &&
-           pool_servers_node_address(address, sizeof address, &ipv6, cfg, node);
+    return candidate_address(address, sizeof address, &ipv6, cfg, node);
+}
+
+static bool node_is_draining(const proto_node *node)
+{
+    return node->deleting || node->to_be_deleted;
+}
+
+bool pool_servers_node_equivalent(const kv_config *cfg, const proto_node *a, const proto_node *b)
+{
+    char address_a[INET6_ADDRSTRLEN], address_b[INET6_ADDRSTRLEN];
+    bool ipv6_a = false, ipv6_b = false;
+    bool candidate_a = candidate_address(address_a, sizeof address_a, &ipv6_a, cfg, a);
+    bool candidate_b = candidate_address(address_b, sizeof address_b, &ipv6_b, cfg, b);
+    if (candidate_a != candidate_b)
+        return false;
+    if (!candidate_a)
+        return true; /* in no pool before, in none after */
+    return ipv6_a == ipv6_b && strcmp(address_a, address_b) == 0 &&
+           node_is_draining(a) == node_is_draining(b);
 }
 
 /* ---- slices ------------------------------------------------------------- */
@@ -251,8 +277,7 @@ static int add_node_server(pool_server_list *out, const kv_config *cfg, const pr
 {
     char address[INET6_ADDRSTRLEN];
     bool ipv6 = false;
-    if (state == SERVER_ABSENT || !node_matches_selector(cfg, node) || node_is_excluded(node) ||
-        !pool_servers_node_address(address, sizeof address, &ipv6, cfg, node))
+    if (state == SERVER_ABSENT || !candidate_address(address, sizeof address, &ipv6, cfg, node))
         return KV_OK;
     pool_server *server = list_append(out);
     if (!server)
@@ -261,7 +286,7 @@ static int add_node_server(pool_server_list *out, const kv_config *cfg, const pr
     server->ipv6 = ipv6;
     server->port = node_port;
     server->node_name = node->name;
-    server->enabled = state == SERVER_ENABLED && !node->deleting && !node->to_be_deleted;
+    server->enabled = state == SERVER_ENABLED && !node_is_draining(node);
     return KV_OK;
 }
 

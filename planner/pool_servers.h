@@ -48,4 +48,9 @@ bool pool_servers_node_is_candidate(const kv_config *cfg, const proto_node *node
 bool pool_servers_node_address(char *buf, size_t buf_len, bool *ipv6, const kv_config *cfg,
                                const proto_node *node);
 
+/* True when no pool can tell `a` from `b`: same candidacy and, for a
+ * candidate, same address and same drain state (deleting / to be deleted).
+ * A label that no selector reads, for instance, changes nothing. */
+bool pool_servers_node_equivalent(const kv_config *cfg, const proto_node *a, const proto_node *b);
+
 #endif

@@ -464,7 +464,7 @@ static int mark_node_dependents(store_t *store, const node_entry *entry)
     return KV_OK;
 }
 
-int store_put_node_take(store_t *store, proto_node **node_p)
+static int node_put(store_t *store, proto_node **node_p, bool mark)
 {
     proto_node *node = *node_p;
     *node_p = NULL;
@@ -479,7 +479,17 @@ int store_put_node_take(store_t *store, proto_node **node_p)
     }
     proto_node_destroy(&entry->node);
     entry->node = node;
-    return mark_node_dependents(store, entry);
+    return mark ? mark_node_dependents(store, entry) : KV_OK;
+}
+
+int store_put_node_take(store_t *store, proto_node **node_p)
+{
+    return node_put(store, node_p, true);
+}
+
+int store_put_node_take_unmarked(store_t *store, proto_node **node_p)
+{
+    return node_put(store, node_p, false);
 }
 
 void store_delete_node(store_t *store, const char *name)

@@ -41,6 +41,9 @@ void store_clear(store_t *store);
 int store_put_service_take(store_t *store, proto_service **svc);
 int store_put_node_take(store_t *store, proto_node **node);
 int store_put_slice_take(store_t *store, proto_endpoint_slice **slice);
+/* Replaces a Node whose change no pool can see (the caller checked, e.g.
+ * with pool_servers_node_equivalent), marking nothing. */
+int store_put_node_take_unmarked(store_t *store, proto_node **node);
 
 /* Deletions by store key; deleting an absent key does nothing. */
 void store_delete_service(store_t *store, const char *key);

@@ -493,6 +493,38 @@ static void test_servers_are_sorted_by_node_then_address(void **state)
     fixture_fini(&f);
 }
 
+static void test_node_change_that_no_pool_can_see_is_equivalent(void **state)
+{
+    (void)state;
+    kv_config *cfg = fx_config("clusterName: k8s\nserviceType: NodePort\n"
+                               "nodeSelectorLabels:\n  role: edge\n");
+    proto_node *before = fx_node("a", "10.0.0.1", "fd00::1");
+    fx_node_label(before, "role", "edge");
+    proto_node *relabelled = fx_node("a", "10.0.0.1", "fd00::2");
+    fx_node_label(relabelled, "role", "edge");
+    fx_node_label(relabelled, "kubernetes.io/os", "linux");
+    assert_true(pool_servers_node_equivalent(cfg, before, relabelled));
+
+    proto_node *moved = fx_node("a", "10.0.0.9", NULL);
+    fx_node_label(moved, "role", "edge");
+    assert_false(pool_servers_node_equivalent(cfg, before, moved));
+    proto_node *draining = fx_node("a", "10.0.0.1", NULL);
+    fx_node_label(draining, "role", "edge");
+    draining->to_be_deleted = true;
+    assert_false(pool_servers_node_equivalent(cfg, before, draining));
+    proto_node *deselected = fx_node("a", "10.0.0.1", NULL);
+    assert_false(pool_servers_node_equivalent(cfg, before, deselected));
+    /* Outside every pool before and after: nothing to see. */
+    proto_node *other = fx_node("a", "10.0.0.7", NULL);
+    other->deleting = true;
+    assert_true(pool_servers_node_equivalent(cfg, deselected, other));
+
+    proto_node *all[] = {before, relabelled, moved, draining, deselected, other};
+    for (size_t i = 0; i < 6; i++)
+        proto_node_destroy(&all[i]);
+    config_destroy(&cfg);
+}
+
 /* ---- ClusterIP mode ----------------------------------------------------- */
 
 static void test_clusterip_mode_uses_endpoint_addresses_and_target_ports(void **state)
@@ -569,6 +601,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_endpoint_in_two_slices_gives_one_server_and_ready_wins),
         cmocka_unit_test(test_port_without_node_port_has_no_servers),
         cmocka_unit_test(test_servers_are_sorted_by_node_then_address),
+        cmocka_unit_test(test_node_change_that_no_pool_can_see_is_equivalent),
         cmocka_unit_test(test_clusterip_mode_uses_endpoint_addresses_and_target_ports),
         cmocka_unit_test(test_clusterip_mode_ignores_deleting_nodes_and_node_ports),
     };

@@ -405,6 +405,28 @@ static void test_unchanged_input_publishes_nothing(void **state)
     fixture_fini(&f);
 }
 
+static void test_node_change_no_pool_can_see_recomputes_nothing(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    small_cluster(&f);
+    synced_and_consistent(&f);
+    flush(&f);
+    proto_node *relabelled = fx_node("a", "10.0.0.1", NULL);
+    fx_node_label(relabelled, "kubernetes.io/os", "linux");
+    put_node(&f, relabelled);
+    assert_int_equal(store_dirty_count(planner_store(f.planner)), 0);
+    assert_int_equal(planner_timeout_ms(f.planner, f.now), -1);
+    /* The node's address is what pools see: that recomputes. */
+    put_node(&f, fx_node("a", "10.0.0.11", NULL));
+    assert_string_equal(sink_take_log(&f.sink),
+                        "put k8s--shop-api; put k8s--shop-web; put !complete");
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink), "put k8s--shop-api; put k8s--shop-web");
+    fixture_fini(&f);
+}
+
 static void test_reset_keeps_models_and_the_same_view_changes_nothing(void **state)
 {
     (void)state;
@@ -622,6 +644,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bursts_are_coalesced_until_quiet_or_the_maximum_delay),
         cmocka_unit_test(test_event_recomputes_only_the_models_it_touches),
         cmocka_unit_test(test_unchanged_input_publishes_nothing),
+        cmocka_unit_test(test_node_change_no_pool_can_see_recomputes_nothing),
         cmocka_unit_test(test_reset_keeps_models_and_the_same_view_changes_nothing),
         cmocka_unit_test(test_reset_then_a_view_without_a_service_deletes_its_model),
         cmocka_unit_test(test_leftover_models_are_deleted_on_the_first_full_publication),
