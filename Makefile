@@ -97,6 +97,18 @@ bench: deps
 bench-run: $(PROGRAMS) $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
+# libFuzzer on every proto/ decoder (clang); FUZZ_SECONDS per harness.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang-14
+fuzz: deps
+	@dpkg -s clang-14 libclang-rt-14-dev >/dev/null 2>&1 || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev >/dev/null; }
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -I. $(PKG_CFLAGS) \
+	  tests/fuzz/fuzz_proto.c proto/*.c common/error.c $(PKG_LIBS) -o build/fuzz/fuzz_proto
+	@mkdir -p build/fuzz/corpus && cp tests/fuzz/corpus/* build/fuzz/corpus/
+	build/fuzz/fuzz_proto -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -max_len=65536 build/fuzz/corpus
+
 install: $(PROGRAMS)
 	install -d $(DESTDIR)/usr/local/bin
 	install -m 0755 $(B)/bin/kavi-watcher $(B)/bin/kavi-planner $(B)/bin/kavi-syncer scripts/kavi-run $(DESTDIR)/usr/local/bin/
