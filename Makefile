@@ -42,6 +42,7 @@ WATCHER_OBJ := $(call obj,$(call lib_src,watcher))
 PLANNER_OBJ := $(call obj,$(call lib_src,planner))
 SYNCER_OBJ  := $(call obj,$(call lib_src,syncer))
 AVISIM_OBJ  := $(call obj,$(call lib_src,tests/avisim))
+K8SSIM_OBJ  := $(call obj,$(call lib_src,tests/k8ssim))
 TESTKIT_OBJ := $(call obj,$(call lib_src,tests/kit))
 
 LIBCOMMON  := $(B)/lib/libcommon.a
@@ -50,12 +51,15 @@ LIBWATCHER := $(B)/lib/libwatcher.a
 LIBPLANNER := $(B)/lib/libplanner.a
 LIBSYNCER  := $(B)/lib/libsyncer.a
 LIBAVISIM  := $(B)/lib/libavisim.a
+LIBK8SSIM  := $(B)/lib/libk8ssim.a
 LIBTESTKIT := $(B)/lib/libtestkit.a
 
-PROGRAMS := $(B)/bin/kavi-watcher $(B)/bin/kavi-planner $(B)/bin/kavi-syncer $(B)/bin/avisim
+PROGRAMS := $(B)/bin/kavi-watcher $(B)/bin/kavi-planner $(B)/bin/kavi-syncer $(B)/bin/avisim \
+            $(if $(wildcard tests/k8ssim/main.c),$(B)/bin/k8ssim)
 
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c)) \
-               $(patsubst tests/avisim/%.c,$(B)/tests/avisim_%,$(wildcard tests/avisim/test_*.c))
+               $(patsubst tests/avisim/%.c,$(B)/tests/avisim_%,$(wildcard tests/avisim/test_*.c)) \
+               $(patsubst tests/k8ssim/%.c,$(B)/tests/k8ssim_%,$(wildcard tests/k8ssim/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration_%,$(wildcard tests/integration/test_*.c))
 BENCHES     := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/bench_*.c))
 
@@ -135,6 +139,7 @@ $(LIBWATCHER): $(WATCHER_OBJ)
 $(LIBPLANNER): $(PLANNER_OBJ)
 $(LIBSYNCER): $(SYNCER_OBJ)
 $(LIBAVISIM): $(AVISIM_OBJ)
+$(LIBK8SSIM): $(K8SSIM_OBJ)
 $(LIBTESTKIT): $(TESTKIT_OBJ)
 $(B)/lib/%.a:
 	@mkdir -p $(@D)
@@ -151,15 +156,23 @@ $(B)/bin/kavi-%:
 	@$(if $(V),,echo "  LINK  $@")
 	$(Q)$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) -lm -o $@
 
+$(B)/bin/k8ssim: $(B)/obj/tests/k8ssim/main.o $(LIBK8SSIM)
 $(B)/bin/avisim: $(B)/obj/tests/avisim/main.o $(LIBAVISIM)
+$(B)/bin/avisim $(B)/bin/k8ssim:
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  LINK  $@")
 	$(Q)$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread -lm -o $@
 
 # Tests link every library; symbols carry their module's prefix, so they do not clash.
-ALL_LIBS := $(LIBTESTKIT) $(LIBWATCHER) $(LIBPLANNER) $(LIBSYNCER) $(LIBAVISIM) $(LIBCOMMON) $(LIBPROTO)
+ALL_LIBS := $(LIBTESTKIT) $(LIBWATCHER) $(LIBPLANNER) $(LIBSYNCER) $(LIBAVISIM) \
+            $(if $(K8SSIM_OBJ),$(LIBK8SSIM)) $(LIBCOMMON) $(LIBPROTO)
 
 $(B)/tests/avisim_%: $(B)/obj/tests/avisim/%.o $(ALL_LIBS)
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  LINK  $@")
+	$(Q)$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread -lm -o $@
+
+$(B)/tests/k8ssim_%: $(B)/obj/tests/k8ssim/%.o $(ALL_LIBS)
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  LINK  $@")
 	$(Q)$(CC) $(CFLAGS) $(SAN) $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread -lm -o $@
