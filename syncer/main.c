@@ -128,7 +128,7 @@ static int run_loop(const kv_config *cfg, const char *tenant)
     while (!syncer_stop) {
         rc = syncer_step(syncer, -1);
         if (rc < 0) {
-            log_error("syncer loop stopped: %s", kv_strerror(rc));
+            log_error("stopped: %s", kv_strerror(rc));
             status = 1;
             break;
         }

@@ -88,6 +88,7 @@ struct syncer {
     backoff_t cache_backoff;
 
     bool complete;      /* "!complete" is in the current view */
+    bool credentials_refused; /* login answered "Invalid credentials": stop */
     uint64_t eos_seen;  /* run id of "!eos" in the current view, 0 if none */
     uint64_t eos_received; /* arrival number of that marker */
     uint64_t eos_reached;  /* last run id reported as reached */
@@ -504,14 +505,28 @@ static void syncer_on_event(syncer_t *s, const bus_event *ev, int64_t now)
 
 /* ---- controller work ----------------------------------------------------------------- */
 
+static void syncer_remember_error(syncer_t *s, const char *error)
+{
+    free(s->last_error);
+    s->last_error = error ? strdup(error) : NULL;
+}
+
 static void syncer_load_cache(syncer_t *s, int64_t now)
 {
     int rc = avi_cache_load(s->cache, s->session);
     if (rc < 0) {
+        const char *why = avi_session_error(s->session)[0] ? avi_session_error(s->session)
+                                                            : kv_strerror(rc);
+        /* Progress carries it, so a one-shot run that times out says why. */
+        syncer_remember_error(s, why);
+        /* As AKO: refused credentials do not get better by retrying. */
+        if (strstr(avi_session_message(s->session), "Invalid credentials")) {
+            log_error("the controller refused the credentials (%s); fix them and restart", why);
+            s->credentials_refused = true;
+            return;
+        }
         int64_t wait = backoff_next_ms(&s->cache_backoff);
-        log_warn("cannot list the controller's objects (%s); retry in %lld ms",
-                 avi_session_error(s->session)[0] ? avi_session_error(s->session)
-                                                  : kv_strerror(rc),
+        log_warn("cannot list the controller's objects (%s); retry in %lld ms", why,
                  (long long)wait);
         s->cache_due_ms = now + wait;
         return;
@@ -541,11 +556,6 @@ static syncer_model *syncer_next_model(syncer_t *s, int64_t now, int64_t *next_d
     return best;
 }
 
-static void syncer_remember_error(syncer_t *s, const char *error)
-{
-    free(s->last_error);
-    s->last_error = error ? strdup(error) : NULL;
-}
 
 static void syncer_retry_later(syncer_t *s, syncer_model *m, const reconcile_outcome *o,
                                int64_t now)
@@ -768,6 +778,10 @@ int syncer_step(syncer_t *s, int64_t max_wait_ms)
     switch (work) {
     case WORK_CACHE:
         syncer_load_cache(s, now);
+        if (s->credentials_refused) {
+            syncer_progress(s, now); /* the watcher learns why */
+            return KV_ERR_HTTP;
+        }
         break;
     case WORK_MODEL:
         if (model->deleting)

@@ -454,6 +454,43 @@ static void test_planner_restart_deletes_nothing_until_complete_again(void **sta
     fx_stop(&fx);
 }
 
+/* As AKO: a controller that refuses the credentials will not change its
+ * mind; the syncer stops, and its last progress says why. */
+static void test_refused_credentials_stop_the_syncer_and_say_why(void **state)
+{
+    (void)state;
+    loop_fx fx;
+    avisim_options_t opts = {.password = "not-what-the-config-says"};
+    fx_start(&fx, &opts);
+    int64_t until = clock_now_ms() + 10000;
+    int rc = KV_OK;
+    while (rc == KV_OK && clock_now_ms() < until) {
+        bus_pub_tick(fx.pub, clock_now_ms());
+        bus_pub_serve(fx.pub);
+        rc = syncer_step(fx.syncer, 10);
+    }
+    assert_int_equal(rc, KV_ERR_HTTP);
+    until = clock_now_ms() + 5000;
+    while (!(fx.progress.last_error && strstr(fx.progress.last_error, "Invalid credentials")) &&
+           clock_now_ms() < until) {
+        zmq_pollitem_t item = {.socket = fx.pull, .events = ZMQ_POLLIN};
+        if (zmq_poll(&item, 1, 50) > 0) {
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            if (zmq_msg_recv(&msg, fx.pull, ZMQ_DONTWAIT) >= 0) {
+                proto_status st;
+                if (proto_status_decode(&st, zmq_msg_data(&msg), zmq_msg_size(&msg)) == KV_OK)
+                    fx_take_status(&fx, &st);
+                proto_status_clear(&st);
+            }
+            zmq_msg_close(&msg);
+        }
+    }
+    assert_non_null(fx.progress.last_error);
+    assert_non_null(strstr(fx.progress.last_error, "Invalid credentials"));
+    fx_stop(&fx);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +500,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_latest_version_wins_over_one_still_waiting),
         cmocka_unit_test(test_leftovers_are_deleted_only_once_the_planner_is_complete),
         cmocka_unit_test(test_planner_restart_deletes_nothing_until_complete_again),
+        cmocka_unit_test(test_refused_credentials_stop_the_syncer_and_say_why),
     };
     KIT_RUN(tests, argc, argv);
 }
