@@ -79,6 +79,7 @@ int avisim_new(avisim_t **out, const avisim_options_t *opts)
         rc = -EINVAL;
         goto out_destroy;
     }
+    sim->allow_basic_auth = o->allow_basic_auth;
     sim->sessions.idle_ms = (int64_t)(o->idle_timeout_s ? o->idle_timeout_s : 900) * 1000;
     if (o->tls_cert_file) {
         sim->tls = true;
@@ -96,6 +97,18 @@ int avisim_new(avisim_t **out, const avisim_options_t *opts)
     if (strlen(seed.tenants) > 64 * 1024) {
         rc = -EINVAL;
         goto out_destroy;
+    }
+    if (o->faults) {
+        /* Same rules as POST /_sim/faults; a bad setting refuses to start. */
+        char err[AVISIM_ERR_LEN];
+        bool expire = false;
+        json_t *cfg = strlen(o->faults) <= MAX_OPTION_LEN ? json_loads(o->faults, 0, NULL) : NULL;
+        int bad = !cfg || avisim_faults_set(&sim->faults, cfg, &expire, err, sizeof(err));
+        json_decref(cfg);
+        if (bad) {
+            rc = -EINVAL;
+            goto out_destroy;
+        }
     }
     rc = avisim_seed(&sim->store, &seed);
     if (rc)

@@ -13,6 +13,8 @@
 #ifndef AVISIM_H
 #define AVISIM_H
 
+#include <stdbool.h>
+
 typedef struct avisim avisim_t;
 
 typedef struct {
@@ -24,7 +26,11 @@ typedef struct {
     const char *vip_network;  /* name of the seeded VIP Network, default "vip-net" */
     const char *vip_range;    /* "10.10.10.100-10.10.10.199" default; static_ip_ranges of that network */
     int idle_timeout_s;       /* session idle timeout, default 900 */
+    bool allow_basic_auth;    /* accept "Authorization: Basic" on every call (off, as on
+                                 a real controller: portal_configuration.allow_basic_authentication) */
     const char *tls_cert_file, *tls_key_file; /* both set → HTTPS, else HTTP */
+    const char *faults;       /* faults for the whole run, the JSON POST /_sim/faults takes
+                                 ({"error_rate":0.1,"latency_ms":200}); NULL = none */
 } avisim_options_t;
 
 /* Starts serving on 127.0.0.1 (libmicrohttpd internal thread). opts may be

@@ -6,6 +6,14 @@
  * (--port-file, written atomically so a poller never reads half a number),
  * and serves until SIGTERM/SIGINT; --dump-state-on-exit then writes the
  * final object state.
+ *
+ *   avisim [--port N] [--port-file F] [--username U] [--password P]
+ *          [--version V] [--tenants a,b] [--vip-network NAME]
+ *          [--vip-range A-B] [--idle-timeout S] [--tls-cert F --tls-key F]
+ *          [--basic-auth] [--faults JSON] [--dump-state-on-exit F]
+ *
+ * --faults takes the JSON of POST /_sim/faults and holds for the whole run
+ * (until changed through /_sim/faults).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -18,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "avisim.h"
 
@@ -53,6 +63,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
         {"tls-cert", required_argument, NULL, 'c'},
         {"tls-key", required_argument, NULL, 'k'},
         {"dump-state-on-exit", required_argument, NULL, 'd'},
+        {"basic-auth", no_argument, NULL, 'b'},
+        {"faults", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -101,6 +113,12 @@ static int parse_args(int argc, char **argv, struct cli *cli)
             break;
         case 'd':
             cli->dump_file = optarg;
+            break;
+        case 'b':
+            cli->opts.allow_basic_auth = true;
+            break;
+        case 'F':
+            cli->opts.faults = optarg;
             break;
         case ':':
             fprintf(stderr, "avisim: option '%s' needs a value\n", argv[optind - 1]);
@@ -173,6 +191,13 @@ static int check_values(const struct cli *cli)
         return reject("--tls-cert", o->tls_cert_file);
     if (o->tls_key_file && access(o->tls_key_file, R_OK) != 0)
         return reject("--tls-key", o->tls_key_file);
+    if (o->faults) {
+        json_t *parsed = json_loads(o->faults, 0, NULL);
+        bool ok = json_is_object(parsed);
+        json_decref(parsed);
+        if (!ok)
+            return reject("--faults", o->faults);
+    }
     return 0;
 }
 

@@ -3,6 +3,11 @@
  * the whole configuration, so a test states every fault it wants and {}
  * returns to normal. Randomness comes from a seedable xorshift generator so
  * a failing test run can be replayed with the same "seed".
+ *
+ * Two kinds of dropped connection: drop_rate closes the connection before
+ * the request is looked at (nothing happened), drop_response_rate carries
+ * the request out and then closes it unanswered, so a client cannot tell
+ * whether its write landed and must cope with the retry's 409, 412 or 404.
  */
 #include <stdio.h>
 #include <string.h>
@@ -86,9 +91,12 @@ static int get_int(const json_t *cfg, const char *key, long lo, long hi, int *ou
 int avisim_faults_set(struct avisim_faults *f, const json_t *cfg, bool *expire_sessions, char *err,
                       size_t errlen)
 {
-    static const char *const known[] = {"error_rate",  "error_status",          "latency_ms",
-                                        "drop_rate",   "expire_sessions",       "upgrade_in_progress",
-                                        "rate_limit_burst", "delete_referenced_status", "seed"};
+    static const char *const known[] = {
+        "error_rate",          "error_status",     "latency_ms",
+        "drop_rate",           "drop_response_rate", "expire_sessions",
+        "upgrade_in_progress", "rate_limit_burst", "delete_referenced_status",
+        "seed",
+    };
     struct avisim_faults n;
     int rc;
 
@@ -112,6 +120,7 @@ int avisim_faults_set(struct avisim_faults *f, const json_t *cfg, bool *expire_s
     avisim_faults_clear(&n);
     if ((rc = get_rate(cfg, "error_rate", &n.error_rate, err, errlen)) ||
         (rc = get_rate(cfg, "drop_rate", &n.drop_rate, err, errlen)) ||
+        (rc = get_rate(cfg, "drop_response_rate", &n.drop_response_rate, err, errlen)) ||
         (rc = get_int(cfg, "error_status", 500, 503, &n.error_status, err, errlen)) ||
         (rc = get_int(cfg, "latency_ms", 0, MAX_LATENCY_MS, &n.latency_ms, err, errlen)) ||
         (rc = get_int(cfg, "rate_limit_burst", 0, MAX_BURST, &n.rate_limit_burst, err, errlen)) ||
@@ -150,9 +159,10 @@ int avisim_faults_set(struct avisim_faults *f, const json_t *cfg, bool *expire_s
 
 json_t *avisim_faults_json(const struct avisim_faults *f)
 {
-    return json_pack("{s:f, s:i, s:i, s:f, s:b, s:i, s:i, s:I}", "error_rate", f->error_rate,
-                     "error_status", f->error_status, "latency_ms", f->latency_ms, "drop_rate",
-                     f->drop_rate, "upgrade_in_progress", f->upgrade_in_progress,
+    return json_pack("{s:f, s:i, s:i, s:f, s:f, s:b, s:i, s:i, s:I}", "error_rate",
+                     f->error_rate, "error_status", f->error_status, "latency_ms", f->latency_ms,
+                     "drop_rate", f->drop_rate, "drop_response_rate", f->drop_response_rate,
+                     "upgrade_in_progress", f->upgrade_in_progress,
                      "rate_limit_burst", f->rate_limit_burst, "delete_referenced_status",
                      f->delete_referenced_status, "seed", (json_int_t)f->seed);
 }

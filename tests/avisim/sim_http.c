@@ -1,8 +1,8 @@
 /*
  * The HTTP face of the simulator: libmicrohttpd plumbing, path
- * normalisation, the session/CSRF/version/tenant gate in front of /api,
- * /login and /logout, the /_sim/ control endpoints, fault injection and the
- * request log.
+ * normalisation, the session (or Basic auth)/CSRF/version/tenant gate in
+ * front of /api, /login and /logout, the unauthenticated /api/cluster/status
+ * probe, the /_sim/ control endpoints, fault injection and the request log.
  *
  * Each connection has its own thread (so injected latency delays only that
  * client); all simulator state is touched under sim->lock, and sleeping or
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "sim_internal.h"
@@ -49,6 +50,7 @@ struct request {
     size_t n_args;
     bool too_many_args;
     const char *api_version; /* X-Avi-Version as sent */
+    bool basic_auth;         /* authenticated by Authorization: Basic, no session */
     char log_type[64];
     json_t *log_body; /* what the log records as the request body */
 };
@@ -207,10 +209,12 @@ static void handle_login(struct request *rq, struct avisim_reply *rp, struct coo
     }
     char *default_tenant = avisim_strdupf("%s/api/tenant/admin", rq->base);
     avisim_reply_json(rp, 200,
-                      json_pack("{s:{s:s}, s:{s:s, s:s?}, s:o, s:s}", "version", "Version",
-                                sim->version, "user", "username", user, "default_tenant_ref",
-                                default_tenant, "tenants", tenants, "session_cookie_name",
-                                "avi-sessionid"));
+                      json_pack("{s:{s:s}, s:{s:s, s:s?}, s:o, s:{s:{s:b}}, s:s}", "version",
+                                "Version", sim->version, "user", "username", user,
+                                "default_tenant_ref", default_tenant, "tenants", tenants,
+                                "system_config", "portal_configuration",
+                                "allow_basic_authentication", sim->allow_basic_auth,
+                                "session_cookie_name", "avi-sessionid"));
     free(default_tenant);
 out_free_fields:
     json_decref(f);
@@ -229,31 +233,85 @@ static void handle_logout(struct request *rq, struct avisim_reply *rp)
 
 /* ---- /api ---------------------------------------------------------------- */
 
-/* The checks every /api request passes, in the controller's order: faults
- * in front of the application, then session, CSRF, version and tenant.
- * Returns the tenant, or NULL with rp filled. */
-static struct avisim_obj *api_gate(struct request *rq, struct avisim_reply *rp)
+/* The faults that stand in front of the whole application (throttle, busy
+ * controller). false with rp filled when one answers. */
+static bool api_faults_pass(struct request *rq, struct avisim_reply *rp)
 {
     struct avisim *sim = rq->sim;
-    int64_t now = avisim_mono_ms();
 
-    if (avisim_faults_rate_limited(&sim->faults, now)) {
+    if (avisim_faults_rate_limited(&sim->faults, avisim_mono_ms())) {
         avisim_reply_error(rp, 429, "Too many requests");
-        return NULL;
+        return false;
     }
     if (avisim_faults_roll(&sim->faults, sim->faults.error_rate)) {
         avisim_reply_error(rp, sim->faults.error_status, "%s",
                            reason(sim->faults.error_status));
-        return NULL;
+        return false;
     }
-    struct avisim_session *s = avisim_session_use(&sim->sessions, cookie(rq, "avi-sessionid"), now);
-    if (!s)
-        s = avisim_session_use(&sim->sessions, cookie(rq, "sessionid"), now);
-    if (!s) {
-        avisim_reply_error(rp, 401, "Authentication credentials were not provided.");
-        return NULL;
+    return true;
+}
+
+/*
+ * "Authorization: Basic base64(user:pass)" (research §1.6): accepted on any
+ * call without login or CSRF when the controller allows it, which it does
+ * not by default. Returns 0 when authenticated, or 401 with rp filled.
+ */
+static int basic_auth_check(struct request *rq, const char *authorization,
+                            struct avisim_reply *rp)
+{
+    struct avisim *sim = rq->sim;
+    char decoded[2 * MAX_CRED + 2];
+    const char *b64 = authorization + strlen("Basic ");
+
+    if (!sim->allow_basic_auth) {
+        avisim_reply_error(rp, 401, "Basic authentication is not enabled.");
+        return 401;
     }
-    if (is_write(rq->method)) {
+    while (*b64 == ' ')
+        b64++;
+    char *colon = NULL;
+    if (strlen(b64) <= 4 * ((sizeof(decoded) - 1) / 3) &&
+        avisim_base64_decode(b64, decoded, sizeof(decoded)) == 0)
+        colon = strchr(decoded, ':');
+    if (!colon) {
+        avisim_reply_error(rp, 401, "Invalid basic auth header");
+        return 401;
+    }
+    *colon = '\0';
+    if (strcmp(decoded, sim->username) != 0 || strcmp(colon + 1, sim->password) != 0) {
+        avisim_reply_error(rp, 401, "Invalid credentials");
+        return 401;
+    }
+    rq->basic_auth = true;
+    return 0;
+}
+
+/* The checks every /api request passes, in the controller's order: faults
+ * in front of the application, then session (or Basic auth, which needs no
+ * CSRF), CSRF, version and tenant. Returns the tenant, or NULL with rp
+ * filled. */
+static struct avisim_obj *api_gate(struct request *rq, struct avisim_reply *rp)
+{
+    struct avisim *sim = rq->sim;
+    int64_t now = avisim_mono_ms();
+    struct avisim_session *s = NULL;
+
+    if (!api_faults_pass(rq, rp))
+        return NULL;
+    const char *authorization = header(rq, "Authorization");
+    if (authorization && strncasecmp(authorization, "Basic ", 6) == 0) {
+        if (basic_auth_check(rq, authorization, rp))
+            return NULL;
+    } else {
+        s = avisim_session_use(&sim->sessions, cookie(rq, "avi-sessionid"), now);
+        if (!s)
+            s = avisim_session_use(&sim->sessions, cookie(rq, "sessionid"), now);
+        if (!s) {
+            avisim_reply_error(rp, 401, "Authentication credentials were not provided.");
+            return NULL;
+        }
+    }
+    if (is_write(rq->method) && !rq->basic_auth) {
         /* Django's rule: the header must repeat the csrftoken cookie. The
          * body is bare text although the type says JSON, as observed. */
         const char *h = header(rq, "X-CSRFToken");
@@ -300,6 +358,15 @@ static void handle_api(struct request *rq, struct avisim_reply *rp)
     size_t len1 = strcspn(seg1, "/");
     const char *seg2 = seg1[len1] ? seg1 + len1 + 1 : NULL;
 
+    bool get = strcmp(rq->method, "GET") == 0;
+    if (get && seg2 && strcmp(rq->log_type, "cluster") == 0 && strcmp(seg2, "status") == 0) {
+        /* The Go SDK's liveness probe, sent without credentials: only the
+         * busy-controller faults apply (the SDK waits out 500/502/503). */
+        if (api_faults_pass(rq, rp))
+            avisim_reply_json(rp, 200, json_pack("{s:{s:s}}", "cluster_state", "state",
+                                                 "CLUSTER_UP_NO_HA"));
+        return;
+    }
     struct avisim_obj *tenant = api_gate(rq, rp);
     if (!tenant)
         return;
@@ -311,7 +378,6 @@ static void handle_api(struct request *rq, struct avisim_reply *rp)
         avisim_reply_error(rp, 400, "Invalid JSON: %s", rq->json_error);
         return;
     }
-    bool get = strcmp(rq->method, "GET") == 0;
     if (get && !seg2 && strcmp(rq->log_type, "initial-data") == 0) {
         avisim_reply_json(rp, 200, json_pack("{s:{s:s}}", "version", "Version", sim->version));
         return;
@@ -322,7 +388,10 @@ static void handle_api(struct request *rq, struct avisim_reply *rp)
         return;
     }
     if (get && !seg2 && strcmp(rq->log_type, "systemconfiguration") == 0) {
-        avisim_reply_json(rp, 200, json_pack("{s:s}", "default_license_tier", "ENTERPRISE"));
+        avisim_reply_json(rp, 200,
+                          json_pack("{s:s, s:{s:b}}", "default_license_tier", "ENTERPRISE",
+                                    "portal_configuration", "allow_basic_authentication",
+                                    sim->allow_basic_auth));
         return;
     }
     int type = avisim_type_from_path(seg1, len1);
@@ -428,6 +497,8 @@ static enum MHD_Result send_reply(struct request *rq, const struct avisim_reply 
     for (int i = 0; cs && i < 3; i++)
         if (cs->items[i])
             MHD_add_response_header(r, "Set-Cookie", cs->items[i]);
+    if (rq->basic_auth) /* as recorded: a Basic-auth call gets no session */
+        MHD_add_response_header(r, "Set-Cookie", "sessionid=None; HttpOnly; Path=/");
     enum MHD_Result ret = MHD_queue_response(rq->conn, (unsigned)rp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -495,7 +566,8 @@ static void sleep_ms(int ms)
         ;
 }
 
-/* Drop and latency apply to /login too; everything else only to /api. */
+/* Drops and latency apply to /login and /logout too; everything else only
+ * to /api. */
 static enum MHD_Result handle(struct avisim *sim, struct MHD_Connection *conn, const char *url,
                               const char *method, struct conn_ctx *ctx)
 {
@@ -505,6 +577,7 @@ static enum MHD_Result handle(struct avisim *sim, struct MHD_Connection *conn, c
     enum MHD_Result ret;
     bool faultable;
     bool drop = false;
+    bool drop_response = false;
     int latency = 0;
 
     request_parse(&rq, url, ctx);
@@ -512,6 +585,7 @@ static enum MHD_Result handle(struct avisim *sim, struct MHD_Connection *conn, c
     if (faultable) {
         pthread_mutex_lock(&sim->lock);
         drop = avisim_faults_roll(&sim->faults, sim->faults.drop_rate);
+        drop_response = !drop && avisim_faults_roll(&sim->faults, sim->faults.drop_response_rate);
         latency = sim->faults.latency_ms;
         pthread_mutex_unlock(&sim->lock);
     }
@@ -550,7 +624,8 @@ static enum MHD_Result handle(struct avisim *sim, struct MHD_Connection *conn, c
     }
     pthread_mutex_unlock(&sim->lock);
 
-    ret = drop ? MHD_NO : send_reply(&rq, &rp, &cs);
+    /* MHD_NO closes the connection without an answer. */
+    ret = drop || drop_response ? MHD_NO : send_reply(&rq, &rp, &cs);
     for (int i = 0; i < 3; i++)
         free(cs.items[i]);
     avisim_reply_free(&rp);

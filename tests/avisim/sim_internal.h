@@ -60,6 +60,8 @@ void avisim_ipv4_format(uint32_t addr, char out[16]);
 int avisim_version_cmp(const char *a, const char *b, int *cmp);
 /* Scalar JSON rendered as query-string text ("true", "42", "x"); NULL if not scalar. */
 char *avisim_json_scalar_text(const json_t *v);
+/* NUL-terminated base64 decoding; -1 if malformed or out is too small. */
+int avisim_base64_decode(const char *in, char *out, size_t outsz);
 
 /* ---- object types (sim_store.c) --------------------------------------- */
 
@@ -79,6 +81,8 @@ enum avisim_type_id {
     AVISIM_T_TENANT,
     AVISIM_T_VRFCONTEXT,
     AVISIM_T_NETWORK,
+    AVISIM_T_SSLPROFILE,
+    AVISIM_T_ANALYTICSPROFILE,
     AVISIM_T_COUNT
 };
 
@@ -235,6 +239,7 @@ struct avisim_faults {
     int error_status;
     int latency_ms;
     double drop_rate;
+    double drop_response_rate; /* carried out, then the connection closes unanswered */
     bool upgrade_in_progress;
     int rate_limit_burst; /* 0 = off */
     int delete_referenced_status;
@@ -314,6 +319,7 @@ struct avisim {
     char *username;
     char *password;
     char *version;
+    bool allow_basic_auth;
     char *tls_cert_pem;
     char *tls_key_pem;
     struct avisim_store store;

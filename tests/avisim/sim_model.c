@@ -41,8 +41,9 @@ static bool port_ok(const json_t *port)
            json_integer_value(port) <= 65535;
 }
 
-static int prepare_pool(json_t *body, char *err, size_t errlen)
+static int prepare_pool(const struct avisim_store *st, json_t *body, char *err, size_t errlen)
 {
+    set_default_ref(body, "vrf_ref", st->global_vrf);
     set_default(body, "lb_algorithm", json_string("LEAST_CONNECTIONS"));
     set_default(body, "enabled", json_true());
     json_t *servers = json_object_get(body, "servers");
@@ -91,8 +92,9 @@ static int prepare_vs(const struct avisim_store *st, json_t *body, char *err, si
     return 0;
 }
 
-static int prepare_vsvip(json_t *body, char *err, size_t errlen)
+static int prepare_vsvip(const struct avisim_store *st, json_t *body, char *err, size_t errlen)
 {
+    set_default_ref(body, "vrf_context_ref", st->global_vrf);
     json_t *vips = json_object_get(body, "vip");
     if (!vips)
         return 0;
@@ -154,11 +156,11 @@ int avisim_model_prepare(const struct avisim_store *st, int type, json_t *body, 
 
     switch (type) {
     case AVISIM_T_POOL:
-        return prepare_pool(body, err, errlen);
+        return prepare_pool(st, body, err, errlen);
     case AVISIM_T_VIRTUALSERVICE:
         return prepare_vs(st, body, err, errlen);
     case AVISIM_T_VSVIP:
-        return prepare_vsvip(body, err, errlen);
+        return prepare_vsvip(st, body, err, errlen);
     case AVISIM_T_L4POLICYSET:
         return check_rules(body, "l4_connection_policy", err, errlen);
     case AVISIM_T_HTTPPOLICYSET: {

@@ -1,6 +1,9 @@
 /*
  * The objects a fresh controller already has: tenant admin (uuid "admin",
- * as on a real controller), Default-Cloud and its system objects. Seeds get
+ * as on a real controller) and the configured extra tenants, Default-Cloud,
+ * VRFs global and management, Default-Group, the VIP network, and the
+ * System-* application, network, SSL and analytics profiles and health
+ * monitors AKO-like clients reference by name. Seeds get
  * readable uuids ("<type>-<slug of name>") so tests and logs are easy to
  * read, are visible from every tenant, cannot be deleted and are left out of
  * the state dump.
@@ -137,6 +140,11 @@ int avisim_seed(struct avisim_store *st, const struct avisim_seed_opts *o)
         {AVISIM_T_HEALTHMONITOR, "System-UDP", "type", "HEALTH_MONITOR_UDP"},
         {AVISIM_T_HEALTHMONITOR, "System-HTTP", "type", "HEALTH_MONITOR_HTTP"},
         {AVISIM_T_HEALTHMONITOR, "System-Ping", "type", "HEALTH_MONITOR_PING"},
+        {AVISIM_T_HEALTHMONITOR, "System-SCTP", "type", "HEALTH_MONITOR_SCTP"},
+        {AVISIM_T_SSLPROFILE, "System-Standard", "type", "SSL_PROFILE_TYPE_APPLICATION"},
+        {AVISIM_T_SSLPROFILE, "System-Standard-Portal", "type", "SSL_PROFILE_TYPE_SYSTEM"},
+        {AVISIM_T_ANALYTICSPROFILE, "System-Analytics-Profile", "description",
+         "Default analytics profile"},
     };
     static const struct {
         const char *name, *protocol;
@@ -144,6 +152,7 @@ int avisim_seed(struct avisim_store *st, const struct avisim_seed_opts *o)
         {"System-TCP-Proxy", "PROTOCOL_TYPE_TCP_PROXY"},
         {"System-TCP-Fast-Path", "PROTOCOL_TYPE_TCP_FAST_PATH"},
         {"System-UDP-Fast-Path", "PROTOCOL_TYPE_UDP_FAST_PATH"},
+        {"System-SCTP-Proxy", "PROTOCOL_TYPE_SCTP_PROXY"},
     };
     uint32_t begin, end;
     int rc;

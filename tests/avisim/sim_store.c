@@ -38,6 +38,9 @@ static const struct avisim_type_info types[AVISIM_T_COUNT] = {
     [AVISIM_T_TENANT] = {"tenant", "Tenant", "Tenant", false},
     [AVISIM_T_VRFCONTEXT] = {"vrfcontext", "VrfContext", "Vrf context", true},
     [AVISIM_T_NETWORK] = {"network", "Network", "Network", true},
+    [AVISIM_T_SSLPROFILE] = {"sslprofile", "SSLProfile", "Ssl profile", false},
+    [AVISIM_T_ANALYTICSPROFILE] = {"analyticsprofile", "AnalyticsProfile", "Analytics profile",
+                                   false},
 };
 
 const struct avisim_type_info *avisim_type_info(int type)

@@ -259,3 +259,48 @@ char *avisim_json_scalar_text(const json_t *v)
         return NULL;
     }
 }
+
+/* Standard base64 (RFC 4648 §4) with padding, as in an HTTP Basic
+ * credential; -1 on a malformed input or when out is too small. */
+int avisim_base64_decode(const char *in, char *out, size_t outsz)
+{
+    size_t len = strlen(in);
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t pad = 0;
+
+    if (len == 0 || len % 4 != 0)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        char ch = in[i];
+        int v;
+        if (ch >= 'A' && ch <= 'Z')
+            v = ch - 'A';
+        else if (ch >= 'a' && ch <= 'z')
+            v = ch - 'a' + 26;
+        else if (ch >= '0' && ch <= '9')
+            v = ch - '0' + 52;
+        else if (ch == '+')
+            v = 62;
+        else if (ch == '/')
+            v = 63;
+        else if (ch == '=' && i >= len - 2) {
+            pad++;
+            continue;
+        } else
+            return -1;
+        if (pad)
+            return -1; /* data after padding */
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o + 1 >= outsz)
+                return -1;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    out[o] = '\0';
+    return 0;
+}

@@ -16,11 +16,17 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "avisim.h"
+
+/* argv[0], to find the standalone program built beside this test. */
+static const char *test_argv0;
 
 /* ---- HTTP client --------------------------------------------------------- */
 
@@ -38,6 +44,7 @@ struct client {
     const char *tenant;      /* X-Avi-Tenant */
     const char *tenant_uuid; /* X-Avi-Tenant-UUID */
     const char *version;     /* X-Avi-Version */
+    const char *authorization; /* Authorization header value */
     const char *csrf_override;
     bool no_csrf;
     bool form;
@@ -167,6 +174,10 @@ static long req(struct client *c, const char *method, const char *path, const ch
     }
     if (c->version) {
         snprintf(hdr, sizeof(hdr), "X-Avi-Version: %s", c->version);
+        h = curl_slist_append(h, hdr);
+    }
+    if (c->authorization) {
+        snprintf(hdr, sizeof(hdr), "Authorization: %s", c->authorization);
         h = curl_slist_append(h, hdr);
     }
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
@@ -586,7 +597,9 @@ static void test_paging_follows_next(void **state)
     assert_int_equal(json_array_size(jget(f->c.json, "results")), 25);
     const char *next = jstr(f->c.json, "next");
     assert_non_null(next);
-    assert_non_null(strstr(next, "/api/pool?"));
+    char abs_prefix[128];
+    snprintf(abs_prefix, sizeof(abs_prefix), "http://127.0.0.1:%d/api/pool?", f->c.port);
+    assert_true(strncmp(next, abs_prefix, strlen(abs_prefix)) == 0); /* absolute */
     assert_non_null(strstr(next, "page=2"));
     char next_url[512];
     snprintf(next_url, sizeof(next_url), "%s", next);
@@ -746,6 +759,7 @@ static void test_post_pool_defaults_and_echo(void **state)
     assert_true(strtoll(jstr(p, "_last_modified"), NULL, 10) > 1600000000000000LL);
     assert_true(ends_with(jstr(p, "tenant_ref"), "/api/tenant/admin#admin"));
     assert_true(ends_with(jstr(p, "cloud_ref"), "/api/cloud/cloud-default#Default-Cloud"));
+    assert_true(ends_with(jstr(p, "vrf_ref"), "#global"));
     assert_string_equal(jstr(p, "lb_algorithm"), "LEAST_CONNECTIONS");
     assert_true(json_is_true(jget(p, "enabled")));
     assert_int_equal(jint(p, "servers.0.ratio"), 1);
@@ -794,6 +808,15 @@ static void test_post_vsvip_defaults(void **state)
     assert_true(json_is_true(jget(f->c.json, "vip.0.enabled")));
     assert_string_equal(jstr(f->c.json, "vip.0.ip_address.addr"), "192.168.1.1");
     assert_true(ends_with(jstr(f->c.json, "cloud_ref"), "#Default-Cloud"));
+    assert_true(ends_with(jstr(f->c.json, "vrf_context_ref"), "#global"));
+    assert_true(ends_with(jstr(f->c.json, "tenant_ref"), "/api/tenant/admin#admin"));
+    /* A second vip is numbered after the first. */
+    req(&f->c, "POST", "/api/vsvip",
+        "{\"name\":\"w\",\"vip\":[{\"ip_address\":{\"addr\":\"192.168.1.2\",\"type\":\"V4\"}},"
+        "{\"ip_address\":{\"addr\":\"192.168.1.3\",\"type\":\"V4\"}}]}");
+    expect_status(&f->c, 201);
+    assert_string_equal(jstr(f->c.json, "vip.0.vip_id"), "0");
+    assert_string_equal(jstr(f->c.json, "vip.1.vip_id"), "1");
 }
 
 static void test_put_replaces_and_changes_last_modified(void **state)
@@ -1160,20 +1183,23 @@ static void test_ssl_key_never_returned(void **state)
 
 /* ---- faults --------------------------------------------------------------------- */
 
-static void test_fault_error_rate_all_503(void **state)
+static void test_fault_error_rate_500_502_503(void **state)
 {
     struct fx *f = *state;
     sim_faults(f, "{\"error_rate\":1.0}");
     for (int i = 0; i < 5; i++) {
         req(&f->c, "GET", "/api/pool", NULL);
-        expect_status(&f->c, 503);
+        expect_error(&f->c, 503, "Service Unavailable");
     }
     req(&f->c, "POST", "/api/pool", POOL("p"));
-    expect_status(&f->c, 503);
+    expect_error(&f->c, 503, "Service Unavailable");
     login(&f->c); /* /login is not subject to error_rate */
     sim_faults(f, "{\"error_rate\":1.0,\"error_status\":502}");
     req(&f->c, "GET", "/api/pool", NULL);
-    expect_status(&f->c, 502);
+    expect_error(&f->c, 502, "Bad Gateway");
+    sim_faults(f, "{\"error_rate\":1.0,\"error_status\":500}");
+    req(&f->c, "PUT", "/api/pool/pool-x", POOL("p"));
+    expect_error(&f->c, 500, "Internal Server Error");
     sim_faults(f, "{}");
     assert_int_equal(req(&f->c, "GET", "/api/pool", NULL), 200);
     assert_int_equal(jint(f->c.json, "count"), 0); /* the faulted POST did nothing */
@@ -1236,9 +1262,20 @@ static void test_fault_rate_limit_429(void **state)
     }
     assert_true(ok >= 5);
     expect_error(&f->c, 429, "Too many requests");
-    /* Tokens refill at 32/s. */
-    sleep_ms(200);
-    assert_int_equal(req(&f->c, "GET", "/api/pool", NULL), 200);
+    /* Tokens refill at 32/s: the client gets through again soon. */
+    long deadline = now_ms() + 5000;
+    while (req(&f->c, "GET", "/api/pool", NULL) == 429 && now_ms() < deadline)
+        sleep_ms(10);
+    expect_status(&f->c, 200);
+    /* Writes are throttled the same way and do nothing when refused. */
+    sim_faults(f, "{\"rate_limit_burst\":1}");
+    assert_int_equal(req(&f->c, "POST", "/api/pool", POOL("p")), 201);
+    for (int i = 0; i < 500 && f->c.status != 429; i++)
+        req(&f->c, "POST", "/api/pool", POOL("q"));
+    expect_error(&f->c, 429, "Too many requests");
+    sim_faults(f, "{}");
+    assert_int_equal(req(&f->c, "GET", "/api/pool?name=p", NULL), 200);
+    assert_int_equal(jint(f->c.json, "count"), 1);
 }
 
 static void test_fault_drop_and_latency(void **state)
@@ -1261,6 +1298,19 @@ static void test_fault_drop_and_latency(void **state)
     assert_int_equal(req(&f->c, "DELETE", "/_sim/faults", NULL), 200);
 }
 
+static void test_faults_set_for_the_whole_run(void **state)
+{
+    struct fx *f = *state;
+    avisim_options_t o = {.faults = "{\"upgrade_in_progress\":true,\"latency_ms\":5}"};
+    restart(f, &o);
+    req(&f->c, "POST", "/api/pool", POOL("p"));
+    expect_error(&f->c, 403, "Configuration is disallowed during upgrade");
+    assert_int_equal(req(&f->c, "GET", "/_sim/faults", NULL), 200);
+    assert_int_equal(jint(f->c.json, "latency_ms"), 5);
+    assert_int_equal(req(&f->c, "DELETE", "/_sim/faults", NULL), 200); /* runtime wins */
+    assert_int_equal(req(&f->c, "POST", "/api/pool", POOL("p")), 201);
+}
+
 static void test_fault_config_validated(void **state)
 {
     struct fx *f = *state;
@@ -1270,6 +1320,10 @@ static void test_fault_config_validated(void **state)
     expect_error(&f->c, 400, "error_status");
     req(&f->c, "POST", "/_sim/faults", "{\"nonsense\":1}");
     expect_error(&f->c, 400, "nonsense");
+    req(&f->c, "POST", "/_sim/faults", "{\"drop_response_rate\":-0.5}");
+    expect_error(&f->c, 400, "drop_response_rate");
+    req(&f->c, "POST", "/_sim/faults", "{\"rate_limit_burst\":-1}");
+    expect_error(&f->c, 400, "rate_limit_burst");
     assert_int_equal(req(&f->c, "GET", "/_sim/faults", NULL), 200);
     assert_int_equal(jint(f->c.json, "delete_referenced_status"), 403);
 }
@@ -1433,12 +1487,293 @@ static void test_bad_options_rejected(void **state)
         {.port = 70000},
         {.tls_cert_file = "/nonexistent"},
         {.tls_cert_file = "/nonexistent", .tls_key_file = "/nonexistent"},
+        {.faults = "{\"error_rate\":2}"},
+        {.faults = "not json"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_true(avisim_new(&sim, &bad[i]) < 0);
         assert_null(sim);
     }
     avisim_destroy(&sim); /* NULL-safe */
+}
+
+/* ---- basic auth, liveness probe, seeds ------------------------------------------ */
+
+/* "Basic base64(user:pass)" for the Authorization header. */
+static void basic_credential(const char *user_pass, char *out, size_t outsz)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(user_pass), o = (size_t)snprintf(out, outsz, "Basic ");
+    for (size_t i = 0; i < n && o + 5 < outsz; i += 3) {
+        uint32_t v = (uint32_t)(unsigned char)user_pass[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)(unsigned char)user_pass[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (uint32_t)(unsigned char)user_pass[i + 2];
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? alphabet[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+static void test_basic_auth_when_enabled_needs_no_login_or_csrf(void **state)
+{
+    struct fx *f = *state;
+    avisim_options_t o = {.allow_basic_auth = true};
+    char cred[128], path[256];
+    restart(f, &o);
+    assert_true(json_is_true(jget(f->c.json, "system_config.portal_configuration."
+                                              "allow_basic_authentication")));
+    struct client c; /* never logs in */
+    client_init(&c, f->c.port, false);
+    basic_credential("admin:avi123", cred, sizeof(cred));
+    c.authorization = cred;
+    assert_int_equal(req(&c, "GET", "/api/pool", NULL), 200);
+    assert_true(has_header(&c, "Set-Cookie: sessionid=None"));
+    req(&c, "POST", "/api/pool", POOL("p")); /* no X-CSRFToken, no cookie */
+    expect_status(&c, 201);
+    snprintf(path, sizeof(path), "/api/pool/%s", jstr(c.json, "uuid"));
+    assert_int_equal(req(&c, "DELETE", path, NULL), 204);
+    assert_int_equal(req(&c, "GET", "/api/systemconfiguration", NULL), 200);
+    assert_true(json_is_true(jget(c.json, "portal_configuration.allow_basic_authentication")));
+    /* The credential is checked on every call. */
+    basic_credential("admin:wrong", cred, sizeof(cred));
+    req(&c, "GET", "/api/pool", NULL);
+    expect_error(&c, 401, "Invalid credentials");
+    basic_credential("root:avi123", cred, sizeof(cred));
+    req(&c, "POST", "/api/pool", POOL("q"));
+    expect_error(&c, 401, "Invalid credentials");
+    c.authorization = "Basic !!!not-base64";
+    req(&c, "GET", "/api/pool", NULL);
+    expect_status(&c, 401);
+    client_fini(&c);
+    /* Sessions still work alongside. */
+    assert_int_equal(req(&f->c, "POST", "/api/pool", POOL("s")), 201);
+}
+
+static void test_basic_auth_off_by_default_401(void **state)
+{
+    struct fx *f = *state;
+    char cred[128];
+    struct client c;
+    assert_int_equal(req(&f->c, "GET", "/api/systemconfiguration", NULL), 200);
+    assert_true(json_is_false(jget(f->c.json, "portal_configuration.allow_basic_authentication")));
+    client_init(&c, f->c.port, false);
+    basic_credential("admin:avi123", cred, sizeof(cred));
+    c.authorization = cred;
+    req(&c, "GET", "/api/pool", NULL);
+    expect_error(&c, 401, "Basic authentication is not enabled.");
+    req(&c, "POST", "/api/pool", POOL("p"));
+    expect_error(&c, 401, "Basic authentication is not enabled.");
+    client_fini(&c);
+    assert_int_equal(req(&f->c, "GET", "/api/pool", NULL), 200);
+    assert_int_equal(jint(f->c.json, "count"), 0);
+}
+
+static void test_cluster_status_needs_no_auth(void **state)
+{
+    struct fx *f = *state;
+    struct client c; /* no session, no credentials, as the Go SDK's probe */
+    client_init(&c, f->c.port, false);
+    assert_int_equal(req(&c, "GET", "/api/cluster/status", NULL), 200);
+    assert_string_equal(jstr(c.json, "cluster_state.state"), "CLUSTER_UP_NO_HA");
+    assert_int_equal(req(&c, "GET", "//api/cluster/status/", NULL), 200);
+    /* Other endpoints still want a session. */
+    req(&c, "GET", "/api/cluster/runtime", NULL);
+    expect_error(&c, 401, "Authentication credentials were not provided.");
+    /* A busy controller answers the probe with the injected status: that is
+     * what the SDK waits out. */
+    sim_faults(f, "{\"error_rate\":1.0,\"error_status\":502}");
+    req(&c, "GET", "/api/cluster/status", NULL);
+    expect_error(&c, 502, "Bad Gateway");
+    sim_faults(f, "{}");
+    assert_int_equal(req(&c, "GET", "/api/cluster/status", NULL), 200);
+    client_fini(&c);
+}
+
+static void test_seed_objects_present_and_visible_from_tenants(void **state)
+{
+    struct fx *f = *state;
+    static const struct {
+        const char *type, *name;
+    } seeds[] = {
+        {"tenant", "admin"},
+        {"tenant", "team-a"},
+        {"tenant", "team-b"},
+        {"cloud", "Default-Cloud"},
+        {"vrfcontext", "global"},
+        {"vrfcontext", "management"},
+        {"serviceenginegroup", "Default-Group"},
+        {"network", "vip-net"},
+        {"applicationprofile", "System-HTTP"},
+        {"applicationprofile", "System-Secure-HTTP"},
+        {"applicationprofile", "System-L4-Application"},
+        {"applicationprofile", "System-SSL-Application"},
+        {"networkprofile", "System-TCP-Proxy"},
+        {"networkprofile", "System-TCP-Fast-Path"},
+        {"networkprofile", "System-UDP-Fast-Path"},
+        {"networkprofile", "System-SCTP-Proxy"},
+        {"sslprofile", "System-Standard"},
+        {"analyticsprofile", "System-Analytics-Profile"},
+        {"healthmonitor", "System-TCP"},
+        {"healthmonitor", "System-UDP"},
+        {"healthmonitor", "System-SCTP"},
+        {"healthmonitor", "System-HTTP"},
+        {"healthmonitor", "System-Ping"},
+    };
+    const char *tenants[] = {NULL, "team-a"};
+    for (size_t t = 0; t < 2; t++) {
+        f->c.tenant = tenants[t];
+        for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+            char path[256];
+            snprintf(path, sizeof(path), "/api/%s?name=%s", seeds[i].type, seeds[i].name);
+            assert_int_equal(req(&f->c, "GET", path, NULL), 200);
+            if (jint(f->c.json, "count") != 1)
+                fail_msg("seed %s %s missing (tenant %s)", seeds[i].type, seeds[i].name,
+                         tenants[t] ? tenants[t] : "admin");
+        }
+    }
+    /* The admin tenant's uuid is literally "admin"; seeds belong to it. */
+    assert_int_equal(req(&f->c, "GET", "/api/tenant/admin", NULL), 200);
+    assert_string_equal(jstr(f->c.json, "name"), "admin");
+    assert_int_equal(req(&f->c, "GET", "/api/vrfcontext?name=global", NULL), 200);
+    assert_true(ends_with(jstr(f->c.json, "results.0.cloud_ref"), "/api/cloud/cloud-default"));
+    assert_true(json_is_true(jget(f->c.json, "results.0.system_default")));
+    /* A tenant's objects may use them by name. */
+    create(&f->c, "virtualservice",
+           "{\"name\":\"vs\",\"services\":[{\"port\":443}],\"ssl_profile_ref\":"
+           "\"/api/sslprofile?name=System-Standard\",\"analytics_profile_ref\":"
+           "\"/api/analyticsprofile/?name=System-Analytics-Profile\"}");
+    assert_true(ends_with(jstr(f->c.json, "ssl_profile_ref"), "#System-Standard"));
+    assert_true(ends_with(jstr(f->c.json, "tenant_ref"), "#team-a"));
+}
+
+static void test_tenant_uuid_header_selects_tenant_for_writes(void **state)
+{
+    struct fx *f = *state;
+    f->c.tenant_uuid = "tenant-team-b";
+    create(&f->c, "pool", POOL("by-uuid"));
+    assert_true(ends_with(jstr(f->c.json, "tenant_ref"), "/api/tenant/tenant-team-b#team-b"));
+    f->c.tenant_uuid = "admin";
+    assert_int_equal(req(&f->c, "GET", "/api/pool?name=by-uuid", NULL), 200);
+    assert_int_equal(jint(f->c.json, "count"), 0);
+    f->c.tenant_uuid = NULL;
+    f->c.tenant = "team-b";
+    assert_int_equal(req(&f->c, "GET", "/api/pool?name=by-uuid", NULL), 200);
+    assert_int_equal(jint(f->c.json, "count"), 1);
+    /* The version is echoed on every answer; without one, the controller's. */
+    f->c.tenant = NULL;
+    assert_int_equal(req(&f->c, "GET", "/api/pool", NULL), 200);
+    assert_true(has_header(&f->c, "AVI_API_VERSION: 22.1.3"));
+}
+
+static void test_fault_drop_response_carries_out_the_write(void **state)
+{
+    struct fx *f = *state;
+    sim_faults(f, "{\"drop_response_rate\":1.0}");
+    req(&f->c, "POST", "/api/pool", POOL("landed"));
+    assert_int_not_equal(f->c.rc, CURLE_OK); /* no answer */
+    sim_faults(f, "{}");
+    assert_int_equal(req(&f->c, "GET", "/api/pool?name=landed", NULL), 200);
+    assert_int_equal(jint(f->c.json, "count"), 1); /* but it happened */
+    /* A client retrying blindly learns about it from the 409. */
+    req(&f->c, "POST", "/api/pool", POOL("landed"));
+    expect_error(&f->c, 409, "already exists");
+    struct client ctl;
+    client_init(&ctl, f->c.port, false);
+    assert_int_equal(req(&ctl, "GET", "/_sim/log", NULL), 200);
+    size_t n = json_array_size(ctl.json);
+    assert_true(n >= 3);
+    assert_string_equal(jstr(ctl.json, "1.name"), "landed");
+    assert_int_equal(jint(ctl.json, "1.status"), 201); /* the log knows */
+    client_fini(&ctl);
+}
+
+/* ---- the standalone program --------------------------------------------------- */
+
+static bool wait_for_file(const char *path, long timeout_ms)
+{
+    struct stat st;
+    long deadline = now_ms() + timeout_ms;
+    while (now_ms() < deadline) {
+        if (stat(path, &st) == 0 && st.st_size > 0)
+            return true;
+        sleep_ms(20);
+    }
+    return false;
+}
+
+static void test_program_serves_and_dumps_state_on_exit(void **state)
+{
+    (void)state;
+    char bin[1024], dir[] = "/tmp/avisim-prog-XXXXXX", port_file[128], dump_file[128];
+    char cred[128], text[64];
+    const char *slash = strrchr(test_argv0, '/');
+    snprintf(bin, sizeof(bin), "%.*s/../bin/avisim", slash ? (int)(slash - test_argv0) : 1,
+             slash ? test_argv0 : ".");
+    if (access(bin, X_OK) != 0)
+        skip(); /* built by "make" (build/<variant>/bin/avisim) */
+    assert_non_null(mkdtemp(dir));
+    snprintf(port_file, sizeof(port_file), "%s/port", dir);
+    snprintf(dump_file, sizeof(dump_file), "%s/state.json", dir);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout))
+            _exit(127);
+        execl(bin, bin, "--port", "0", "--port-file", port_file, "--dump-state-on-exit",
+              dump_file, "--basic-auth", "--tenants", "team-x", "--faults",
+              "{\"latency_ms\":1,\"delete_referenced_status\":400}", (char *)NULL);
+        _exit(127);
+    }
+    assert_true(wait_for_file(port_file, 10000));
+    FILE *pf = fopen(port_file, "r");
+    assert_non_null(pf);
+    assert_non_null(fgets(text, sizeof(text), pf));
+    fclose(pf);
+
+    struct client c;
+    client_init(&c, atoi(text), false);
+    basic_credential("admin:avi123", cred, sizeof(cred));
+    c.authorization = cred; /* --basic-auth took effect */
+    c.tenant = "team-x";    /* --tenants took effect */
+    assert_int_equal(req(&c, "POST", "/api/pool", POOL("from-cli")), 201);
+    c.authorization = NULL;
+    c.tenant = NULL;
+    assert_int_equal(req(&c, "GET", "/_sim/faults", NULL), 200); /* --faults took effect */
+    assert_int_equal(jint(c.json, "latency_ms"), 1);
+    assert_int_equal(jint(c.json, "delete_referenced_status"), 400);
+    assert_int_equal(req(&c, "GET", "/_sim/state", NULL), 200);
+    json_t *live = json_incref(c.json);
+    client_fini(&c);
+
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int status = 0;
+    long deadline = now_ms() + 10000;
+    pid_t done = 0;
+    while ((done = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < deadline)
+        sleep_ms(20);
+    if (done == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("avisim did not exit on SIGTERM");
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    json_t *dump = json_load_file(dump_file, 0, NULL);
+    assert_non_null(dump);
+    assert_string_equal(jstr(dump, "team-x.pool.0.name"), "from-cli");
+    assert_true(json_equal(dump, live));
+    json_decref(dump);
+    json_decref(live);
+    unlink(port_file);
+    unlink(dump_file);
+    rmdir(dir);
 }
 
 int main(int argc, char **argv)
@@ -1486,21 +1821,30 @@ int main(int argc, char **argv)
         T(test_vip_kept_on_put_and_change_refused),
         T(test_vip_from_named_network),
         T(test_ssl_key_never_returned),
-        T(test_fault_error_rate_all_503),
+        T(test_fault_error_rate_500_502_503),
         T(test_fault_partial_error_rate_is_seeded),
         T(test_fault_expire_sessions_401),
         T(test_fault_upgrade_in_progress_403),
         T(test_fault_rate_limit_429),
         T(test_fault_drop_and_latency),
+        T(test_faults_set_for_the_whole_run),
         T(test_fault_config_validated),
         T(test_counters_and_log),
         T(test_state_dump_excludes_seeds_sorted_by_name),
         T(test_body_too_large_413),
         T(test_concurrent_clients),
         T(test_https_listener),
+        T(test_basic_auth_when_enabled_needs_no_login_or_csrf),
+        T(test_basic_auth_off_by_default_401),
+        T(test_cluster_status_needs_no_auth),
+        T(test_seed_objects_present_and_visible_from_tenants),
+        T(test_tenant_uuid_header_selects_tenant_for_writes),
+        T(test_fault_drop_response_carries_out_the_write),
         cmocka_unit_test(test_bad_options_rejected),
+        cmocka_unit_test(test_program_serves_and_dumps_state_on_exit),
 #undef T
     };
+    test_argv0 = argv[0];
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
     curl_global_init(CURL_GLOBAL_DEFAULT);
