@@ -238,6 +238,8 @@ static bool object_matches_key(const proto_k8s_object *obj, const char *key)
         n = proto_k8s_key(expected, sizeof expected, "EndpointSlice", obj->slice->namespace,
                           obj->slice->name);
         break;
+    default: /* not a kind the planner reads */
+        break;
     }
     return n >= 0 && strcmp(expected, key) == 0;
 }
@@ -281,6 +283,8 @@ static void apply_put(planner_t *planner, const bus_event *ev)
     case PROTO_K8S_ENDPOINT_SLICE:
         rc = store_put_slice_take(planner->store, &obj.slice);
         break;
+    default: /* not a kind the planner reads */
+        break;
     }
     if (rc < 0)
         log_warn("planner: skipped %s: %s", key, kv_strerror(rc));
@@ -299,6 +303,8 @@ static void apply_delete(planner_t *planner, const char *key)
         break;
     case PROTO_K8S_ENDPOINT_SLICE:
         store_delete_slice(planner->store, rest);
+        break;
+    default: /* not a kind the planner reads */
         break;
     }
 }

@@ -20,18 +20,42 @@
 #define PROJECTION_MAX_LABELS 1024
 #define PROJECTION_MAX_PORTS 1024
 #define PROJECTION_MAX_ENDPOINTS 4096
+#define PROJECTION_MAX_RULES 1024
+#define PROJECTION_MAX_PATHS 1024
+#define PROJECTION_MAX_HOSTS 1024
+#define PROJECTION_MAX_TLS 1024
+#define PROJECTION_MAX_BACKENDS 256
+#define PROJECTION_MAX_REFS 256
+#define PROJECTION_MAX_LISTENERS 256
+#define PROJECTION_MAX_MATCHES 256
+#define PROJECTION_MAX_HEADERS 256
+#define PROJECTION_MAX_PEM (1u << 20) /* a whole Secret is at most 1 MiB */
 
 #define PROJECTION_PATH_MAX 320
 #define PROJECTION_PREFIX_MAX 64 /* "spec.ports[1023]" and the like */
 
 #define API_CORE_V1 "v1"
 #define API_DISCOVERY_V1 "discovery.k8s.io/v1"
+#define API_NETWORKING_V1 "networking.k8s.io/v1"
+#define API_ROUTE_V1 "route.openshift.io/v1"
+#define API_GATEWAY_V1 "gateway.networking.k8s.io/v1"
+#define GATEWAY_GROUP "gateway.networking.k8s.io"
 
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define ANNOTATION_CALICO_IPV4 "projectcalico.org/IPv4Address"
 #define ANNOTATION_CALICO_IPV6 "projectcalico.org/IPv6Address"
 #define ANNOTATION_ANTREA_TRANSPORT "node.antrea.io/transport-addresses"
 #define TAINT_TO_BE_DELETED "ToBeDeletedByClusterAutoscaler"
+#define ANNOTATION_TENANT "ako.vmware.com/tenant-name"
+#define ANNOTATION_INGRESS_CLASS "kubernetes.io/ingress.class"
+#define ANNOTATION_DEFAULT_CLASS "ingressclass.kubernetes.io/is-default-class"
+#define SECRET_TYPE_TLS "kubernetes.io/tls"
+#define SECRET_TLS_CERT "tls.crt"
+#define SECRET_TLS_KEY "tls.key"
+#define SECRET_ALT_CERT "alt.crt"
+#define SECRET_ALT_KEY "alt.key"
+#define ROUTE_DEFAULT_WEIGHT 100     /* RouteTargetReference.weight */
+#define HTTP_ROUTE_DEFAULT_WEIGHT 1  /* HTTPBackendRef.weight */
 
 /* Who a rejection line is about, and where it goes. */
 typedef struct {
@@ -72,15 +96,26 @@ static int reject(projection_ctx *ctx, const char *fmt, ...)
     return KV_ERR_INVALID;
 }
 
+/* A field path that did not fit its buffer (only a hostile map key or a
+ * deeply nested index can do that) ends in "...", so the rejection line
+ * still names the object and shows that the path is cut. */
+static void mark_if_cut(char *buf, size_t len, int written)
+{
+    if ((written < 0 || (size_t)written >= len) && len >= 4)
+        memcpy(buf + len - 4, "...", 4);
+}
+
 /* "spec" + "type" → "spec.type"; map keys that are not identifiers are
  * quoted: metadata.labels["kubernetes.io/service-name"]. */
 static const char *path_join(char *buf, size_t len, const char *prefix, const char *key)
 {
     bool plain = strpbrk(key, "./\"[] ") == NULL;
+    int n;
     if (!*prefix)
-        snprintf(buf, len, plain ? "%s%s" : "%s[\"%s\"]", prefix, key);
+        n = snprintf(buf, len, plain ? "%s%s" : "%s[\"%s\"]", prefix, key);
     else
-        snprintf(buf, len, plain ? "%s.%s" : "%s[\"%s\"]", prefix, key);
+        n = snprintf(buf, len, plain ? "%s.%s" : "%s[\"%s\"]", prefix, key);
+    mark_if_cut(buf, len, n);
     return buf;
 }
 
@@ -599,6 +634,974 @@ out_free_slice:
     return rc;
 }
 
+/* ---- helpers for the kinds below ------------------------------------------ */
+
+/* *out is the fallback when the field is not set. */
+static int copy_or(char **out, const char *value, const char *fallback)
+{
+    return copy_string(out, value ? value : fallback);
+}
+
+/* An array of strings, each copied: "spec.tls[0].hosts[2] must be a string". */
+static int get_strings(projection_ctx *ctx, const json_t *parent, const char *prefix,
+                       const char *key, size_t max_items, char ***out, size_t *n_out)
+{
+    const json_t *items = NULL, *item;
+    char path[PROJECTION_PATH_MAX], item_path[PROJECTION_PATH_MAX + 32];
+    size_t i;
+    int rc = get_array(ctx, parent, prefix, key, max_items, &items);
+    if (rc < 0 || !items || json_array_size(items) == 0)
+        return rc;
+    *out = calloc(json_array_size(items), sizeof **out);
+    if (!*out)
+        return KV_ERR_NOMEM;
+    path_join(path, sizeof path, prefix, key);
+    json_array_foreach(items, i, item) {
+        if (!json_is_string(item)) {
+            mark_if_cut(item_path, sizeof item_path,
+                        snprintf(item_path, sizeof item_path, "%s[%zu]", path, i));
+            return reject(ctx, "%s must be a string", item_path);
+        }
+        (*n_out)++;
+        rc = copy_string(&(*out)[i], json_string_value(item));
+        if (rc < 0)
+            return rc;
+    }
+    return KV_OK;
+}
+
+/* Like get_array, but absent is an error: the API requires the list. */
+static int get_required_array(projection_ctx *ctx, const json_t *parent, const char *prefix,
+                              const char *key, size_t max_items, const json_t **out)
+{
+    int rc = get_array(ctx, parent, prefix, key, max_items, out);
+    if (rc == KV_OK && !*out)
+        return missing(ctx, prefix, key);
+    return rc;
+}
+
+/* metadata.annotations[key]; annotations are strings or nothing. */
+static int get_annotation(projection_ctx *ctx, const json_t *metadata, const char *key,
+                          const char **out)
+{
+    const json_t *annotations = NULL;
+    int rc = get_object(ctx, metadata, "metadata", "annotations", false, &annotations);
+    return rc ?: get_string(ctx, annotations, "metadata.annotations", key, false, out);
+}
+
+/* A PEM field of a Route: kept as written, within the size of a Secret. */
+static int get_pem(projection_ctx *ctx, const json_t *parent, const char *prefix,
+                   const char *key, char **out)
+{
+    char path[PROJECTION_PATH_MAX];
+    const char *value = NULL;
+    int rc = get_string(ctx, parent, prefix, key, false, &value);
+    if (rc == KV_OK && value && strlen(value) > PROJECTION_MAX_PEM)
+        return reject(ctx, "%s is larger than 1 MiB", path_join(path, sizeof path, prefix, key));
+    return rc ?: copy_string(out, value);
+}
+
+/* One "prefix[i]" element that must be an object. */
+static int get_item(projection_ctx *ctx, const json_t *entry, char *prefix, size_t prefix_len,
+                    const char *array_path, size_t i)
+{
+    mark_if_cut(prefix, prefix_len, snprintf(prefix, prefix_len, "%s[%zu]", array_path, i));
+    if (!json_is_object(entry))
+        return reject(ctx, "%s must be an object", prefix);
+    return KV_OK;
+}
+
+/* ---- Namespace ------------------------------------------------------------ */
+
+int projection_namespace(proto_namespace **out, const json_t *object, char *err, size_t err_len)
+{
+    projection_ctx ctx = {.kind = "Namespace", .namespaced = false, .err = err,
+                          .err_len = err_len};
+    const json_t *metadata = NULL;
+    const char *tenant = NULL;
+    proto_namespace *ns = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = check_identity(&ctx, object, &metadata);
+    rc = rc ?: get_annotation(&ctx, metadata, ANNOTATION_TENANT, &tenant);
+    if (rc < 0)
+        return rc;
+    ns = calloc(1, sizeof *ns);
+    if (!ns)
+        return KV_ERR_NOMEM;
+    rc = copy_string(&ns->name, ctx.name);
+    rc = rc ?: copy_string(&ns->tenant, tenant);
+    rc = rc ?: copy_labels(&ctx, metadata, &ns->labels, &ns->n_labels);
+    if (rc < 0)
+        goto out_free_namespace;
+    *out = ns;
+    return KV_OK;
+
+out_free_namespace:
+    proto_namespace_destroy(&ns);
+    return rc;
+}
+
+/* ---- Secret --------------------------------------------------------------- */
+
+static int base64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* Standard padded base64 (RFC 4648 §4), as the API server writes a Secret's
+ * data; CR and LF are skipped as Go's decoder does. *out is NUL-terminated. */
+static int base64_decode(const char *in, char **out, size_t *out_len)
+{
+    size_t in_len = strlen(in), n = 0, quad = 0, pad = 0;
+    uint32_t acc = 0;
+    char *buf = malloc(in_len / 4 * 3 + 4);
+
+    *out = NULL;
+    if (!buf)
+        return KV_ERR_NOMEM;
+    for (const char *p = in; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '\r' || c == '\n')
+            continue;
+        if (c == '=') {
+            /* Padding only completes the last quad, after two or three digits. */
+            if (quad < 2 || (pad == 0 && quad == 4))
+                goto out_invalid;
+            pad++;
+            quad++;
+            acc <<= 6;
+            if (quad == 4) {
+                buf[n++] = (char)(acc >> 16);
+                if (pad == 1)
+                    buf[n++] = (char)(acc >> 8);
+            }
+            continue;
+        }
+        int value = base64_value(c);
+        if (value < 0 || pad)
+            goto out_invalid;
+        acc = (acc << 6) | (uint32_t)value;
+        if (++quad == 4) {
+            buf[n++] = (char)(acc >> 16);
+            buf[n++] = (char)(acc >> 8);
+            buf[n++] = (char)acc;
+            quad = 0;
+            acc = 0;
+        }
+    }
+    if (quad % 4 != 0)
+        goto out_invalid;
+    buf[n] = '\0';
+    *out = buf;
+    *out_len = n;
+    return KV_OK;
+
+out_invalid:
+    free(buf);
+    return KV_ERR_INVALID;
+}
+
+/* Only TLS Secrets are watched (the live client selects them by field); any
+ * other type is PROJECTION_IGNORED. An unset type is Opaque, the default. */
+static int secret_type_is_tls(projection_ctx *ctx, const json_t *object)
+{
+    const char *type = "Opaque";
+    int rc = get_string(ctx, object, "", "type", false, &type);
+    if (rc < 0)
+        return rc;
+    if (strcmp(type, SECRET_TYPE_TLS) != 0) {
+        log_debug("projection: ignored Secret %s/%s of type %s", ctx->ns ? ctx->ns : "",
+                  ctx->name ? ctx->name : "", type);
+        return PROJECTION_IGNORED;
+    }
+    return KV_OK;
+}
+
+/* One certificate or key: stringData[key] as written (what a manifest may
+ * carry; the API server merges it into data and never returns it), else
+ * data[key] decoded from base64. The bytes themselves are never logged: a
+ * rejection names the field only. */
+static int secret_pem(projection_ctx *ctx, const json_t *data, const json_t *string_data,
+                      const char *key, bool required, char **out)
+{
+    char path[PROJECTION_PATH_MAX];
+    const char *plain = NULL, *encoded = NULL;
+    size_t len = 0;
+    int rc = get_string(ctx, string_data, "stringData", key, false, &plain);
+    if (rc < 0)
+        return rc;
+    if (plain) {
+        if (strlen(plain) > PROJECTION_MAX_PEM)
+            return reject(ctx, "%s is larger than 1 MiB",
+                          path_join(path, sizeof path, "stringData", key));
+        return copy_string(out, plain);
+    }
+    rc = get_string(ctx, data, "data", key, required, &encoded);
+    if (rc < 0 || !encoded)
+        return rc;
+    path_join(path, sizeof path, "data", key);
+    if (strlen(encoded) / 4 * 3 > PROJECTION_MAX_PEM)
+        return reject(ctx, "%s is larger than 1 MiB", path);
+    rc = base64_decode(encoded, out, &len);
+    if (rc == KV_ERR_INVALID)
+        return reject(ctx, "%s is not valid base64", path);
+    if (rc == KV_OK && strlen(*out) != len) {
+        free(*out);
+        *out = NULL;
+        return reject(ctx, "%s is not PEM text (it holds a NUL byte)", path);
+    }
+    return rc;
+}
+
+int projection_secret(proto_secret **out, const json_t *object, char *err, size_t err_len)
+{
+    projection_ctx ctx = {.kind = "Secret", .namespaced = true, .err = err, .err_len = err_len};
+    const json_t *metadata = NULL, *data = NULL, *string_data = NULL;
+    proto_secret *secret = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = check_identity(&ctx, object, &metadata);
+    rc = rc ?: secret_type_is_tls(&ctx, object);
+    rc = rc ?: get_object(&ctx, object, "", "data", false, &data);
+    rc = rc ?: get_object(&ctx, object, "", "stringData", false, &string_data);
+    if (rc != KV_OK)
+        return rc;
+    secret = calloc(1, sizeof *secret);
+    if (!secret)
+        return KV_ERR_NOMEM;
+    rc = copy_string(&secret->namespace, ctx.ns);
+    rc = rc ?: copy_string(&secret->name, ctx.name);
+    rc = rc ?: secret_pem(&ctx, data, string_data, SECRET_TLS_CERT, true, &secret->cert);
+    rc = rc ?: secret_pem(&ctx, data, string_data, SECRET_TLS_KEY, true, &secret->key);
+    rc = rc ?: secret_pem(&ctx, data, string_data, SECRET_ALT_CERT, false, &secret->alt_cert);
+    rc = rc ?: secret_pem(&ctx, data, string_data, SECRET_ALT_KEY, false, &secret->alt_key);
+    if (rc < 0)
+        goto out_free_secret;
+    *out = secret;
+    return KV_OK;
+
+out_free_secret:
+    proto_secret_destroy(&secret);
+    return rc;
+}
+
+/* ---- Ingress, IngressClass ---------------------------------------------------- */
+
+/* An IngressBackend: a Service (name + port number or name) or a resource,
+ * which kavi cannot send traffic to (service stays NULL). */
+static int ingress_backend(projection_ctx *ctx, const json_t *backend, const char *prefix,
+                           proto_ingress_backend *out)
+{
+    char service_path[PROJECTION_PATH_MAX], port_path[PROJECTION_PATH_MAX];
+    const json_t *service = NULL, *resource = NULL, *port = NULL;
+    const char *name = NULL, *port_name = NULL;
+    int rc = get_object(ctx, backend, prefix, "service", false, &service);
+    rc = rc ?: get_object(ctx, backend, prefix, "resource", false, &resource);
+    if (rc < 0)
+        return rc;
+    if (!service)
+        return resource ? KV_OK : missing(ctx, prefix, "service");
+    path_join(service_path, sizeof service_path, prefix, "service");
+    path_join(port_path, sizeof port_path, service_path, "port");
+    rc = get_string(ctx, service, service_path, "name", true, &name);
+    rc = rc ?: get_object(ctx, service, service_path, "port", true, &port);
+    rc = rc ?: get_int(ctx, port, port_path, "number", false, 1, 65535, &out->port);
+    rc = rc ?: get_string(ctx, port, port_path, "name", false, &port_name);
+    if (rc < 0)
+        return rc;
+    if (port_name && *port_name)
+        out->port = 0;
+    else if (out->port == 0)
+        return reject(ctx, "%s needs a number or a name", port_path);
+    rc = copy_string(&out->service, name);
+    if (rc == KV_OK && port_name && *port_name)
+        rc = copy_string(&out->port_name, port_name);
+    return rc;
+}
+
+static int ingress_paths(projection_ctx *ctx, const json_t *rule, const char *rule_prefix,
+                         proto_ingress_rule *out)
+{
+    char http_prefix[PROJECTION_PATH_MAX], paths_prefix[PROJECTION_PATH_MAX];
+    char prefix[PROJECTION_PATH_MAX + 16], backend_prefix[PROJECTION_PATH_MAX + 32];
+    const json_t *http = NULL, *paths = NULL, *entry;
+    size_t i;
+    int rc = get_object(ctx, rule, rule_prefix, "http", false, &http);
+    path_join(http_prefix, sizeof http_prefix, rule_prefix, "http");
+    if (rc < 0 || !http)
+        return rc;
+    rc = get_required_array(ctx, http, http_prefix, "paths", PROJECTION_MAX_PATHS, &paths);
+    if (rc < 0 || json_array_size(paths) == 0)
+        return rc;
+    path_join(paths_prefix, sizeof paths_prefix, http_prefix, "paths");
+    out->paths = calloc(json_array_size(paths), sizeof *out->paths);
+    if (!out->paths)
+        return KV_ERR_NOMEM;
+    json_array_foreach(paths, i, entry) {
+        proto_ingress_path *path = &out->paths[i];
+        const json_t *backend = NULL;
+        const char *value = NULL, *type = NULL;
+        out->n_paths = i + 1;
+        rc = get_item(ctx, entry, prefix, sizeof prefix, paths_prefix, i);
+        rc = rc ?: get_string(ctx, entry, prefix, "path", false, &value);
+        rc = rc ?: get_string(ctx, entry, prefix, "pathType", false, &type);
+        rc = rc ?: get_object(ctx, entry, prefix, "backend", true, &backend);
+        path_join(backend_prefix, sizeof backend_prefix, prefix, "backend");
+        rc = rc ?: ingress_backend(ctx, backend, backend_prefix, &path->backend);
+        /* networking.k8s.io/v1 requires pathType; v1beta1 defaulted it to
+         * ImplementationSpecific, which is what a manifest without it meant. */
+        rc = rc ?: copy_or(&path->path, value, "");
+        rc = rc ?: copy_or(&path->path_type, type, "ImplementationSpecific");
+        if (rc < 0)
+            return rc;
+    }
+    return KV_OK;
+}
+
+static int ingress_rules(projection_ctx *ctx, const json_t *spec, proto_ingress *ing)
+{
+    const json_t *rules = NULL, *entry;
+    char prefix[PROJECTION_PATH_MAX];
+    size_t i;
+    int rc = get_array(ctx, spec, "spec", "rules", PROJECTION_MAX_RULES, &rules);
+    if (rc < 0 || !rules || json_array_size(rules) == 0)
+        return rc;
+    ing->rules = calloc(json_array_size(rules), sizeof *ing->rules);
+    if (!ing->rules)
+        return KV_ERR_NOMEM;
+    json_array_foreach(rules, i, entry) {
+        proto_ingress_rule *rule = &ing->rules[i];
+        const char *host = NULL;
+        ing->n_rules = i + 1;
+        rc = get_item(ctx, entry, prefix, sizeof prefix, "spec.rules", i);
+        rc = rc ?: get_string(ctx, entry, prefix, "host", false, &host);
+        rc = rc ?: copy_or(&rule->host, host, "");
+        rc = rc ?: ingress_paths(ctx, entry, prefix, rule);
+        if (rc < 0)
+            return rc;
+    }
+    return KV_OK;
+}
+
+static int ingress_tls(projection_ctx *ctx, const json_t *spec, proto_ingress *ing)
+{
+    const json_t *tls = NULL, *entry;
+    char prefix[PROJECTION_PATH_MAX];
+    size_t i;
+    int rc = get_array(ctx, spec, "spec", "tls", PROJECTION_MAX_TLS, &tls);
+    if (rc < 0 || !tls || json_array_size(tls) == 0)
+        return rc;
+    ing->tls = calloc(json_array_size(tls), sizeof *ing->tls);
+    if (!ing->tls)
+        return KV_ERR_NOMEM;
+    json_array_foreach(tls, i, entry) {
+        proto_ingress_tls *out = &ing->tls[i];
+        const char *secret = NULL;
+        ing->n_tls = i + 1;
+        rc = get_item(ctx, entry, prefix, sizeof prefix, "spec.tls", i);
+        rc = rc ?: get_strings(ctx, entry, prefix, "hosts", PROJECTION_MAX_HOSTS, &out->hosts,
+                               &out->n_hosts);
+        rc = rc ?: get_string(ctx, entry, prefix, "secretName", false, &secret);
+        rc = rc ?: copy_string(&out->secret_name, secret);
+        if (rc < 0)
+            return rc;
+    }
+    return KV_OK;
+}
+
+int projection_ingress(proto_ingress **out, const json_t *object, char *err, size_t err_len)
+{
+    projection_ctx ctx = {.kind = "Ingress", .namespaced = true, .err = err, .err_len = err_len};
+    const json_t *metadata = NULL, *spec = NULL, *default_backend = NULL;
+    const char *class_name = NULL, *class_annotation = NULL;
+    proto_ingress *ing = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = check_identity(&ctx, object, &metadata);
+    rc = rc ?: get_annotation(&ctx, metadata, ANNOTATION_INGRESS_CLASS, &class_annotation);
+    rc = rc ?: get_object(&ctx, object, "", "spec", true, &spec);
+    rc = rc ?: get_string(&ctx, spec, "spec", "ingressClassName", false, &class_name);
+    rc = rc ?: get_object(&ctx, spec, "spec", "defaultBackend", false, &default_backend);
+    if (rc < 0)
+        return rc;
+    ing = calloc(1, sizeof *ing);
+    if (!ing)
+        return KV_ERR_NOMEM;
+    rc = copy_string(&ing->namespace, ctx.ns);
+    rc = rc ?: copy_string(&ing->name, ctx.name);
+    rc = rc ?: copy_string(&ing->class_name, class_name);
+    rc = rc ?: copy_string(&ing->class_annotation, class_annotation);
+    if (rc == KV_OK && default_backend)
+        rc = ingress_backend(&ctx, default_backend, "spec.defaultBackend", &ing->default_backend);
+    rc = rc ?: ingress_rules(&ctx, spec, ing);
+    rc = rc ?: ingress_tls(&ctx, spec, ing);
+    if (rc < 0)
+        goto out_free_ingress;
+    *out = ing;
+    return KV_OK;
+
+out_free_ingress:
+    proto_ingress_destroy(&ing);
+    return rc;
+}
+
+int projection_ingress_class(proto_ingress_class **out, const json_t *object, char *err,
+                             size_t err_len)
+{
+    projection_ctx ctx = {.kind = "IngressClass", .namespaced = false, .err = err,
+                          .err_len = err_len};
+    const json_t *metadata = NULL, *spec = NULL;
+    const char *controller = NULL, *is_default = NULL;
+    proto_ingress_class *cls = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = check_identity(&ctx, object, &metadata);
+    rc = rc ?: get_annotation(&ctx, metadata, ANNOTATION_DEFAULT_CLASS, &is_default);
+    rc = rc ?: get_object(&ctx, object, "", "spec", true, &spec);
+    rc = rc ?: get_string(&ctx, spec, "spec", "controller", true, &controller);
+    if (rc < 0)
+        return rc;
+    cls = calloc(1, sizeof *cls);
+    if (!cls)
+        return KV_ERR_NOMEM;
+    rc = copy_string(&cls->name, ctx.name);
+    rc = rc ?: copy_string(&cls->controller, controller);
+    if (rc < 0) {
+        proto_ingress_class_destroy(&cls);
+        return rc;
+    }
+    /* Kubernetes' own check is exactly this string (IsDefaultIngressClass). */
+    cls->is_default = is_default && strcmp(is_default, "true") == 0;
+    *out = cls;
+    return KV_OK;
+}
+
+/* ---- OpenShift Route ---------------------------------------------------------- */
+
+static int route_backend(projection_ctx *ctx, const json_t *entry, const char *prefix,
+                         proto_route_backend *out)
+{
+    const char *kind = NULL, *name = NULL;
+    out->weight = ROUTE_DEFAULT_WEIGHT;
+    int rc = get_string(ctx, entry, prefix, "kind", false, &kind);
+    rc = rc ?: get_string(ctx, entry, prefix, "name", true, &name);
+    rc = rc ?: get_int(ctx, entry, prefix, "weight", false, 0, 256, &out->weight);
+    rc = rc ?: copy_or(&out->kind, kind, "Service");
+    rc = rc ?: copy_string(&out->name, name);
+    return rc;
+}
+
+static int route_alternate_backends(projection_ctx *ctx, const json_t *spec, proto_route *route)
+{
+    const json_t *backends = NULL, *entry;
+    char prefix[PROJECTION_PATH_MAX];
+    size_t i;
+    int rc = get_array(ctx, spec, "spec", "alternateBackends", PROJECTION_MAX_BACKENDS,
+                       &backends);
+    if (rc < 0 || !backends || json_array_size(backends) == 0)
+        return rc;
+    route->alternate_backends = calloc(json_array_size(backends),
+                                       sizeof *route->alternate_backends);
+    if (!route->alternate_backends)
+        return KV_ERR_NOMEM;
+    json_array_foreach(backends, i, entry) {
+        route->n_alternate_backends = i + 1;
+        rc = get_item(ctx, entry, prefix, sizeof prefix, "spec.alternateBackends", i);
+        rc = rc ?: route_backend(ctx, entry, prefix, &route->alternate_backends[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return KV_OK;
+}
+
+/* port.targetPort is an IntOrString: a number is the endpoint's port, a
+ * string the name of the Service port. */
+static int route_target_port(projection_ctx *ctx, const json_t *spec, proto_route *route)
+{
+    const json_t *port = NULL, *target;
+    int rc = get_object(ctx, spec, "spec", "port", false, &port);
+    if (rc < 0 || !port)
+        return rc;
+    target = field_of(port, "targetPort");
+    if (!target)
+        return missing(ctx, "spec.port", "targetPort");
+    if (json_is_string(target)) {
+        const char *name = json_string_value(target);
+        return *name ? copy_string(&route->target_port_name, name) : KV_OK;
+    }
+    if (!json_is_integer(target))
+        return reject(ctx, "spec.port.targetPort must be an integer or a string");
+    return check_int_range(ctx, target, "spec.port.targetPort", 0, 65535, &route->target_port);
+}
+
+static int route_tls(projection_ctx *ctx, const json_t *spec, proto_route *route)
+{
+    const json_t *tls = NULL;
+    const char *termination = NULL, *insecure = NULL;
+    int rc = get_object(ctx, spec, "spec", "tls", false, &tls);
+    if (rc < 0 || !tls)
+        return rc;
+    rc = get_string(ctx, tls, "spec.tls", "termination", true, &termination);
+    rc = rc ?: get_string(ctx, tls, "spec.tls", "insecureEdgeTerminationPolicy", false,
+                          &insecure);
+    rc = rc ?: copy_string(&route->tls_termination, termination);
+    rc = rc ?: copy_or(&route->tls_insecure_edge_policy, insecure, "None");
+    rc = rc ?: get_pem(ctx, tls, "spec.tls", "certificate", &route->tls_certificate);
+    rc = rc ?: get_pem(ctx, tls, "spec.tls", "key", &route->tls_key);
+    rc = rc ?: get_pem(ctx, tls, "spec.tls", "caCertificate", &route->tls_ca_certificate);
+    rc = rc ?: get_pem(ctx, tls, "spec.tls", "destinationCACertificate",
+                       &route->tls_destination_ca_certificate);
+    return rc;
+}
+
+int projection_route(proto_route **out, const json_t *object, char *err, size_t err_len)
+{
+    projection_ctx ctx = {.kind = "Route", .namespaced = true, .err = err, .err_len = err_len};
+    const json_t *metadata = NULL, *spec = NULL, *to = NULL;
+    const char *host = NULL, *path = NULL, *wildcard = NULL;
+    proto_route *route = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = check_identity(&ctx, object, &metadata);
+    rc = rc ?: get_object(&ctx, object, "", "spec", true, &spec);
+    rc = rc ?: get_string(&ctx, spec, "spec", "host", false, &host);
+    rc = rc ?: get_string(&ctx, spec, "spec", "path", false, &path);
+    rc = rc ?: get_string(&ctx, spec, "spec", "wildcardPolicy", false, &wildcard);
+    rc = rc ?: get_object(&ctx, spec, "spec", "to", true, &to);
+    if (rc < 0)
+        return rc;
+    route = calloc(1, sizeof *route);
+    if (!route)
+        return KV_ERR_NOMEM;
+    rc = copy_string(&route->namespace, ctx.ns);
+    rc = rc ?: copy_string(&route->name, ctx.name);
+    rc = rc ?: copy_or(&route->host, host, "");
+    rc = rc ?: copy_or(&route->path, path, "");
+    rc = rc ?: copy_or(&route->wildcard_policy, wildcard, "None");
+    rc = rc ?: route_backend(&ctx, to, "spec.to", &route->to);
+    rc = rc ?: route_alternate_backends(&ctx, spec, route);
+    rc = rc ?: route_target_port(&ctx, spec, route);
+    rc = rc ?: route_tls(&ctx, spec, route);
+    if (rc < 0)
+        goto out_free_route;
+    *out = route;
+    return KV_OK;
+
+out_free_route:
+    proto_route_destroy(&route);
+    return rc;
+}
+
+/* ---- Gateway API ------------------------------------------------------------------ */
+
+int projection_gateway_class(proto_gateway_class **out, const json_t *object, char *err,
+                             size_t err_len)
+{
+    projection_ctx ctx = {.kind = "GatewayClass", .namespaced = false, .err = err,
+                          .err_len = err_len};
+    const json_t *metadata = NULL, *spec = NULL;
+    const char *controller = NULL;
+    proto_gateway_class *cls = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = check_identity(&ctx, object, &metadata);
+    rc = rc ?: get_object(&ctx, object, "", "spec", true, &spec);
+    rc = rc ?: get_string(&ctx, spec, "spec", "controllerName", true, &controller);
+    if (rc < 0)
+        return rc;
+    cls = calloc(1, sizeof *cls);
+    if (!cls)
+        return KV_ERR_NOMEM;
+    rc = copy_string(&cls->name, ctx.name);
+    rc = rc ?: copy_string(&cls->controller_name, controller);
+    if (rc < 0) {
+        proto_gateway_class_destroy(&cls);
+        return rc;
+    }
+    *out = cls;
+    return KV_OK;
+}
+
+static int gateway_cert_refs(projection_ctx *ctx, const json_t *tls, const char *tls_prefix,
+                             proto_gateway_listener *listener)
+{
+    const json_t *refs = NULL, *entry;
+    char refs_prefix[PROJECTION_PATH_MAX], prefix[PROJECTION_PATH_MAX + 16];
+    size_t i;
+    int rc = get_array(ctx, tls, tls_prefix, "certificateRefs", PROJECTION_MAX_REFS, &refs);
+    if (rc < 0 || !refs || json_array_size(refs) == 0)
+        return rc;
+    path_join(refs_prefix, sizeof refs_prefix, tls_prefix, "certificateRefs");
+    listener->certificate_refs = calloc(json_array_size(refs), sizeof *listener->certificate_refs);
+    if (!listener->certificate_refs)
+        return KV_ERR_NOMEM;
+    json_array_foreach(refs, i, entry) {
+        proto_gateway_cert_ref *ref = &listener->certificate_refs[i];
+        const char *group = NULL, *kind = NULL, *ns = NULL, *name = NULL;
+        listener->n_certificate_refs = i + 1;
+        rc = get_item(ctx, entry, prefix, sizeof prefix, refs_prefix, i);
+        rc = rc ?: get_string(ctx, entry, prefix, "group", false, &group);
+        rc = rc ?: get_string(ctx, entry, prefix, "kind", false, &kind);
+        rc = rc ?: get_string(ctx, entry, prefix, "namespace", false, &ns);
+        rc = rc ?: get_string(ctx, entry, prefix, "name", true, &name);
+        /* SecretObjectReference defaults: the core group, Secret, and the
+         * Gateway's own namespace. */
+        rc = rc ?: copy_or(&ref->group, group, "");
+        rc = rc ?: copy_or(&ref->kind, kind, "Secret");
+        rc = rc ?: copy_or(&ref->namespace, ns, ctx->ns);
+        rc = rc ?: copy_string(&ref->name, name);
+        if (rc < 0)
+            return rc;
+    }
+    return KV_OK;
+}
+
+static int gateway_listener(projection_ctx *ctx, const json_t *entry, const char *prefix,
+                            proto_gateway_listener *listener)
+{
+    char tls_prefix[PROJECTION_PATH_MAX], allowed_prefix[PROJECTION_PATH_MAX];
+    char namespaces_prefix[PROJECTION_PATH_MAX];
+    const json_t *tls = NULL, *allowed = NULL, *namespaces = NULL;
+    const char *name = NULL, *hostname = NULL, *protocol = NULL, *mode = NULL, *from = NULL;
+    path_join(tls_prefix, sizeof tls_prefix, prefix, "tls");
+    path_join(allowed_prefix, sizeof allowed_prefix, prefix, "allowedRoutes");
+    path_join(namespaces_prefix, sizeof namespaces_prefix, allowed_prefix, "namespaces");
+    int rc = get_string(ctx, entry, prefix, "name", true, &name);
+    rc = rc ?: get_string(ctx, entry, prefix, "hostname", false, &hostname);
+    rc = rc ?: get_int(ctx, entry, prefix, "port", true, 1, 65535, &listener->port);
+    rc = rc ?: get_string(ctx, entry, prefix, "protocol", true, &protocol);
+    rc = rc ?: get_object(ctx, entry, prefix, "tls", false, &tls);
+    rc = rc ?: get_string(ctx, tls, tls_prefix, "mode", false, &mode);
+    rc = rc ?: get_object(ctx, entry, prefix, "allowedRoutes", false, &allowed);
+    rc = rc ?: get_object(ctx, allowed, allowed_prefix, "namespaces", false, &namespaces);
+    rc = rc ?: get_string(ctx, namespaces, namespaces_prefix, "from", false, &from);
+    rc = rc ?: copy_string(&listener->name, name);
+    rc = rc ?: copy_string(&listener->hostname, hostname);
+    rc = rc ?: copy_string(&listener->protocol, protocol);
+    rc = rc ?: copy_or(&listener->allowed_routes_from, from, "Same");
+    if (rc == KV_OK && tls)
+        rc = copy_or(&listener->tls_mode, mode, "Terminate");
+    if (rc == KV_OK && tls)
+        rc = gateway_cert_refs(ctx, tls, tls_prefix, listener);
+    return rc;
+}
+
+static int gateway_listeners(projection_ctx *ctx, const json_t *spec, proto_gateway *gw)
+{
+    const json_t *listeners = NULL, *entry;
+    char prefix[PROJECTION_PATH_MAX];
+    size_t i;
+    int rc = get_required_array(ctx, spec, "spec", "listeners", PROJECTION_MAX_LISTENERS,
+                                &listeners);
+    if (rc < 0 || json_array_size(listeners) == 0)
+        return rc;
+    gw->listeners = calloc(json_array_size(listeners), sizeof *gw->listeners);
+    if (!gw->listeners)
+        return KV_ERR_NOMEM;
+    json_array_foreach(listeners, i, entry) {
+        gw->n_listeners = i + 1;
+        rc = get_item(ctx, entry, prefix, sizeof prefix, "spec.listeners", i);
+        rc = rc ?: gateway_listener(ctx, entry, prefix, &gw->listeners[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return KV_OK;
+}
+
+static int gateway_addresses(projection_ctx *ctx, const json_t *spec, proto_gateway *gw)
+{
+    const json_t *addresses = NULL, *entry;
+    char prefix[PROJECTION_PATH_MAX];
+    size_t i;
+    int rc = get_array(ctx, spec, "spec", "addresses", PROJECTION_MAX_REFS, &addresses);
+    if (rc < 0 || !addresses || json_array_size(addresses) == 0)
+        return rc;
+    gw->addresses = calloc(json_array_size(addresses), sizeof *gw->addresses);
+    if (!gw->addresses)
+        return KV_ERR_NOMEM;
+    json_array_foreach(addresses, i, entry) {
+        const char *type = NULL, *value = NULL;
+        gw->n_addresses = i + 1;
+        rc = get_item(ctx, entry, prefix, sizeof prefix, "spec.addresses", i);
+        rc = rc ?: get_string(ctx, entry, prefix, "type", false, &type);
+        rc = rc ?: get_string(ctx, entry, prefix, "value", true, &value);
+        rc = rc ?: copy_or(&gw->addresses[i].type, type, "IPAddress");
+        rc = rc ?: copy_string(&gw->addresses[i].value, value);
+        if (rc < 0)
+            return rc;
+    }
+    return KV_OK;
+}
+
+int projection_gateway(proto_gateway **out, const json_t *object, char *err, size_t err_len)
+{
+    projection_ctx ctx = {.kind = "Gateway", .namespaced = true, .err = err, .err_len = err_len};
+    const json_t *metadata = NULL, *spec = NULL;
+    const char *class_name = NULL;
+    proto_gateway *gw = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = check_identity(&ctx, object, &metadata);
+    rc = rc ?: get_object(&ctx, object, "", "spec", true, &spec);
+    rc = rc ?: get_string(&ctx, spec, "spec", "gatewayClassName", true, &class_name);
+    if (rc < 0)
+        return rc;
+    gw = calloc(1, sizeof *gw);
+    if (!gw)
+        return KV_ERR_NOMEM;
+    rc = copy_string(&gw->namespace, ctx.ns);
+    rc = rc ?: copy_string(&gw->name, ctx.name);
+    rc = rc ?: copy_string(&gw->class_name, class_name);
+    rc = rc ?: gateway_listeners(&ctx, spec, gw);
+    rc = rc ?: gateway_addresses(&ctx, spec, gw);
+    if (rc < 0)
+        goto out_free_gateway;
+    *out = gw;
+    return KV_OK;
+
+out_free_gateway:
+    proto_gateway_destroy(&gw);
+    return rc;
+}
+
+static int http_route_parent_refs(projection_ctx *ctx, const json_t *spec,
+                                  proto_http_route *route)
+{
+    const json_t *refs = NULL, *entry;
+    char prefix[PROJECTION_PATH_MAX];
+    size_t i;
+    int rc = get_array(ctx, spec, "spec", "parentRefs", PROJECTION_MAX_REFS, &refs);
+    if (rc < 0 || !refs || json_array_size(refs) == 0)
+        return rc;
+    route->parent_refs = calloc(json_array_size(refs), sizeof *route->parent_refs);
+    if (!route->parent_refs)
+        return KV_ERR_NOMEM;
+    json_array_foreach(refs, i, entry) {
+        proto_parent_ref *ref = &route->parent_refs[i];
+        const char *group = NULL, *kind = NULL, *ns = NULL, *name = NULL, *section = NULL;
+        route->n_parent_refs = i + 1;
+        rc = get_item(ctx, entry, prefix, sizeof prefix, "spec.parentRefs", i);
+        rc = rc ?: get_string(ctx, entry, prefix, "group", false, &group);
+        rc = rc ?: get_string(ctx, entry, prefix, "kind", false, &kind);
+        rc = rc ?: get_string(ctx, entry, prefix, "namespace", false, &ns);
+        rc = rc ?: get_string(ctx, entry, prefix, "name", true, &name);
+        rc = rc ?: get_string(ctx, entry, prefix, "sectionName", false, &section);
+        rc = rc ?: get_int(ctx, entry, prefix, "port", false, 1, 65535, &ref->port);
+        /* ParentReference defaults: a Gateway in the route's namespace. */
+        rc = rc ?: copy_or(&ref->group, group, GATEWAY_GROUP);
+        rc = rc ?: copy_or(&ref->kind, kind, "Gateway");
+        rc = rc ?: copy_or(&ref->namespace, ns, ctx->ns);
+        rc = rc ?: copy_string(&ref->name, name);
+        rc = rc ?: copy_string(&ref->section_name, section);
+        if (rc < 0)
+            return rc;
+    }
+    return KV_OK;
+}
+
+/* The match every rule without matches has: PathPrefix "/". */
+static int http_default_match(proto_http_match *match)
+{
+    int rc = copy_string(&match->path_type, "PathPrefix");
+    return rc ?: copy_string(&match->path_value, "/");
+}
+
+static int http_match_headers(projection_ctx *ctx, const json_t *entry, const char *match_prefix,
+                              proto_http_match *match)
+{
+    const json_t *headers = NULL, *header;
+    char headers_prefix[PROJECTION_PATH_MAX], prefix[PROJECTION_PATH_MAX + 16];
+    size_t i;
+    int rc = get_array(ctx, entry, match_prefix, "headers", PROJECTION_MAX_HEADERS, &headers);
+    if (rc < 0 || !headers || json_array_size(headers) == 0)
+        return rc;
+    path_join(headers_prefix, sizeof headers_prefix, match_prefix, "headers");
+    match->headers = calloc(json_array_size(headers), sizeof *match->headers);
+    if (!match->headers)
+        return KV_ERR_NOMEM;
+    json_array_foreach(headers, i, header) {
+        const char *type = NULL, *name = NULL, *value = NULL;
+        match->n_headers = i + 1;
+        rc = get_item(ctx, header, prefix, sizeof prefix, headers_prefix, i);
+        rc = rc ?: get_string(ctx, header, prefix, "type", false, &type);
+        rc = rc ?: get_string(ctx, header, prefix, "name", true, &name);
+        rc = rc ?: get_string(ctx, header, prefix, "value", true, &value);
+        rc = rc ?: copy_or(&match->headers[i].type, type, "Exact");
+        rc = rc ?: copy_string(&match->headers[i].name, name);
+        rc = rc ?: copy_string(&match->headers[i].value, value);
+        if (rc < 0)
+            return rc;
+    }
+    return KV_OK;
+}
+
+static int http_rule_matches(projection_ctx *ctx, const json_t *entry, const char *rule_prefix,
+                             proto_http_rule *rule)
+{
+    const json_t *matches = NULL, *match;
+    char matches_prefix[PROJECTION_PATH_MAX], prefix[PROJECTION_PATH_MAX + 16];
+    char path_prefix[PROJECTION_PATH_MAX + 32];
+    size_t i;
+    int rc = get_array(ctx, entry, rule_prefix, "matches", PROJECTION_MAX_MATCHES, &matches);
+    if (rc < 0)
+        return rc;
+    /* HTTPRouteRule.matches defaults to one PathPrefix "/" match. */
+    size_t n = matches && json_array_size(matches) ? json_array_size(matches) : 1;
+    rule->matches = calloc(n, sizeof *rule->matches);
+    if (!rule->matches)
+        return KV_ERR_NOMEM;
+    if (!matches || json_array_size(matches) == 0) {
+        rule->n_matches = 1;
+        return http_default_match(&rule->matches[0]);
+    }
+    path_join(matches_prefix, sizeof matches_prefix, rule_prefix, "matches");
+    json_array_foreach(matches, i, match) {
+        proto_http_match *out = &rule->matches[i];
+        const json_t *path = NULL;
+        const char *type = NULL, *value = NULL, *method = NULL;
+        rule->n_matches = i + 1;
+        rc = get_item(ctx, match, prefix, sizeof prefix, matches_prefix, i);
+        rc = rc ?: get_object(ctx, match, prefix, "path", false, &path);
+        path_join(path_prefix, sizeof path_prefix, prefix, "path");
+        rc = rc ?: get_string(ctx, path, path_prefix, "type", false, &type);
+        rc = rc ?: get_string(ctx, path, path_prefix, "value", false, &value);
+        rc = rc ?: get_string(ctx, match, prefix, "method", false, &method);
+        /* HTTPPathMatch defaults: PathPrefix "/", for the match and for
+         * each of its fields. */
+        rc = rc ?: copy_or(&out->path_type, type, "PathPrefix");
+        rc = rc ?: copy_or(&out->path_value, value, "/");
+        rc = rc ?: copy_string(&out->method, method);
+        rc = rc ?: http_match_headers(ctx, match, prefix, out);
+        if (rc < 0)
+            return rc;
+    }
+    return KV_OK;
+}
+
+static int http_rule_backend_refs(projection_ctx *ctx, const json_t *entry,
+                                  const char *rule_prefix, proto_http_rule *rule)
+{
+    const json_t *refs = NULL, *ref_json;
+    char refs_prefix[PROJECTION_PATH_MAX], prefix[PROJECTION_PATH_MAX + 16];
+    size_t i;
+    int rc = get_array(ctx, entry, rule_prefix, "backendRefs", PROJECTION_MAX_BACKENDS, &refs);
+    if (rc < 0 || !refs || json_array_size(refs) == 0)
+        return rc;
+    path_join(refs_prefix, sizeof refs_prefix, rule_prefix, "backendRefs");
+    rule->backend_refs = calloc(json_array_size(refs), sizeof *rule->backend_refs);
+    if (!rule->backend_refs)
+        return KV_ERR_NOMEM;
+    json_array_foreach(refs, i, ref_json) {
+        proto_backend_ref *ref = &rule->backend_refs[i];
+        const char *group = NULL, *kind = NULL, *ns = NULL, *name = NULL;
+        rule->n_backend_refs = i + 1;
+        ref->weight = HTTP_ROUTE_DEFAULT_WEIGHT;
+        rc = get_item(ctx, ref_json, prefix, sizeof prefix, refs_prefix, i);
+        rc = rc ?: get_string(ctx, ref_json, prefix, "group", false, &group);
+        rc = rc ?: get_string(ctx, ref_json, prefix, "kind", false, &kind);
+        rc = rc ?: get_string(ctx, ref_json, prefix, "namespace", false, &ns);
+        rc = rc ?: get_string(ctx, ref_json, prefix, "name", true, &name);
+        rc = rc ?: get_int(ctx, ref_json, prefix, "port", false, 1, 65535, &ref->port);
+        rc = rc ?: get_int(ctx, ref_json, prefix, "weight", false, 0, 1000000, &ref->weight);
+        /* BackendObjectReference defaults: a core Service in the route's
+         * namespace. */
+        rc = rc ?: copy_or(&ref->group, group, "");
+        rc = rc ?: copy_or(&ref->kind, kind, "Service");
+        rc = rc ?: copy_or(&ref->namespace, ns, ctx->ns);
+        rc = rc ?: copy_string(&ref->name, name);
+        if (rc < 0)
+            return rc;
+    }
+    return KV_OK;
+}
+
+static int http_route_rules(projection_ctx *ctx, const json_t *spec, proto_http_route *route)
+{
+    const json_t *rules = NULL, *entry;
+    char prefix[PROJECTION_PATH_MAX];
+    size_t i;
+    int rc = get_array(ctx, spec, "spec", "rules", PROJECTION_MAX_RULES, &rules);
+    if (rc < 0)
+        return rc;
+    /* HTTPRouteSpec.rules defaults to one rule matching PathPrefix "/". */
+    size_t n = rules && json_array_size(rules) ? json_array_size(rules) : 1;
+    route->rules = calloc(n, sizeof *route->rules);
+    if (!route->rules)
+        return KV_ERR_NOMEM;
+    if (!rules || json_array_size(rules) == 0) {
+        route->n_rules = 1;
+        route->rules[0].matches = calloc(1, sizeof *route->rules[0].matches);
+        if (!route->rules[0].matches)
+            return KV_ERR_NOMEM;
+        route->rules[0].n_matches = 1;
+        return http_default_match(&route->rules[0].matches[0]);
+    }
+    json_array_foreach(rules, i, entry) {
+        proto_http_rule *rule = &route->rules[i];
+        const char *name = NULL;
+        route->n_rules = i + 1;
+        rc = get_item(ctx, entry, prefix, sizeof prefix, "spec.rules", i);
+        rc = rc ?: get_string(ctx, entry, prefix, "name", false, &name);
+        rc = rc ?: copy_string(&rule->name, name);
+        rc = rc ?: http_rule_matches(ctx, entry, prefix, rule);
+        rc = rc ?: http_rule_backend_refs(ctx, entry, prefix, rule);
+        if (rc < 0)
+            return rc;
+    }
+    return KV_OK;
+}
+
+int projection_http_route(proto_http_route **out, const json_t *object, char *err,
+                          size_t err_len)
+{
+    projection_ctx ctx = {.kind = "HTTPRoute", .namespaced = true, .err = err,
+                          .err_len = err_len};
+    const json_t *metadata = NULL, *spec = NULL;
+    proto_http_route *route = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = check_identity(&ctx, object, &metadata);
+    rc = rc ?: get_object(&ctx, object, "", "spec", true, &spec);
+    if (rc < 0)
+        return rc;
+    route = calloc(1, sizeof *route);
+    if (!route)
+        return KV_ERR_NOMEM;
+    rc = copy_string(&route->namespace, ctx.ns);
+    rc = rc ?: copy_string(&route->name, ctx.name);
+    rc = rc ?: http_route_parent_refs(&ctx, spec, route);
+    rc = rc ?: get_strings(&ctx, spec, "spec", "hostnames", PROJECTION_MAX_HOSTS,
+                           &route->hostnames, &route->n_hostnames);
+    rc = rc ?: http_route_rules(&ctx, spec, route);
+    if (rc < 0)
+        goto out_free_route;
+    *out = route;
+    return KV_OK;
+
+out_free_route:
+    proto_http_route_destroy(&route);
+    return rc;
+}
+
 /* ---- kind dispatch ------------------------------------------------------ */
 
 typedef struct {
@@ -612,6 +1615,14 @@ static const projection_kind projection_kinds[] = {
     {"Node", API_CORE_V1, PROTO_K8S_NODE, false},
     {"Service", API_CORE_V1, PROTO_K8S_SERVICE, true},
     {"EndpointSlice", API_DISCOVERY_V1, PROTO_K8S_ENDPOINT_SLICE, true},
+    {"Namespace", API_CORE_V1, PROTO_K8S_NAMESPACE, false},
+    {"Secret", API_CORE_V1, PROTO_K8S_SECRET, true},
+    {"Ingress", API_NETWORKING_V1, PROTO_K8S_INGRESS, true},
+    {"IngressClass", API_NETWORKING_V1, PROTO_K8S_INGRESS_CLASS, false},
+    {"Route", API_ROUTE_V1, PROTO_K8S_ROUTE, true},
+    {"GatewayClass", API_GATEWAY_V1, PROTO_K8S_GATEWAY_CLASS, false},
+    {"Gateway", API_GATEWAY_V1, PROTO_K8S_GATEWAY, true},
+    {"HTTPRoute", API_GATEWAY_V1, PROTO_K8S_HTTP_ROUTE, true},
 };
 
 /* Finds the projected kind of an object: 0 with *out set, PROJECTION_IGNORED,
@@ -645,6 +1656,15 @@ static int classify(const json_t *object, const char *kind, const projection_kin
             log_debug("projection: ignored %s %s/%s of apiVersion %s", kind,
                       ctx.ns ? ctx.ns : "", ctx.name ? ctx.name : "", api_version);
             return PROJECTION_IGNORED;
+        }
+        if (known->proto_kind == PROTO_K8S_SECRET) {
+            /* Decided here so that a DELETED event of another type of
+             * Secret is ignored like its ADDED was. */
+            projection_ctx secret_ctx = {.kind = "Secret", .namespaced = true, .ns = ctx.ns,
+                                         .name = ctx.name, .err = err, .err_len = err_len};
+            rc = secret_type_is_tls(&secret_ctx, object);
+            if (rc != KV_OK)
+                return rc;
         }
         *out = known;
         return KV_OK;
@@ -685,6 +1705,14 @@ int projection_of(projection *out, const json_t *object, const char *kind, char 
     proto_node *node = NULL;
     proto_service *svc = NULL;
     proto_endpoint_slice *slice = NULL;
+    proto_namespace *ns = NULL;
+    proto_secret *secret = NULL;
+    proto_ingress *ing = NULL;
+    proto_ingress_class *ing_class = NULL;
+    proto_route *route = NULL;
+    proto_gateway_class *gw_class = NULL;
+    proto_gateway *gw = NULL;
+    proto_http_route *http_route = NULL;
     int rc;
 
     memset(out, 0, sizeof *out);
@@ -712,6 +1740,61 @@ int projection_of(projection *out, const json_t *object, const char *kind, char 
                             err_len);
         rc = rc ?: proto_endpoint_slice_encode(slice, &out->body, &out->len);
         proto_endpoint_slice_destroy(&slice);
+        break;
+    case PROTO_K8S_NAMESPACE:
+        rc = projection_namespace(&ns, object, err, err_len);
+        rc = rc ?: make_key(out->key, sizeof out->key, known, NULL, ns->name, err, err_len);
+        rc = rc ?: proto_namespace_encode(ns, &out->body, &out->len);
+        proto_namespace_destroy(&ns);
+        break;
+    case PROTO_K8S_SECRET:
+        rc = projection_secret(&secret, object, err, err_len);
+        rc = rc ?: make_key(out->key, sizeof out->key, known, secret->namespace, secret->name,
+                            err, err_len);
+        rc = rc ?: proto_secret_encode(secret, &out->body, &out->len);
+        proto_secret_destroy(&secret);
+        break;
+    case PROTO_K8S_INGRESS:
+        rc = projection_ingress(&ing, object, err, err_len);
+        rc = rc ?: make_key(out->key, sizeof out->key, known, ing->namespace, ing->name, err,
+                            err_len);
+        rc = rc ?: proto_ingress_encode(ing, &out->body, &out->len);
+        proto_ingress_destroy(&ing);
+        break;
+    case PROTO_K8S_INGRESS_CLASS:
+        rc = projection_ingress_class(&ing_class, object, err, err_len);
+        rc = rc ?: make_key(out->key, sizeof out->key, known, NULL, ing_class->name, err,
+                            err_len);
+        rc = rc ?: proto_ingress_class_encode(ing_class, &out->body, &out->len);
+        proto_ingress_class_destroy(&ing_class);
+        break;
+    case PROTO_K8S_ROUTE:
+        rc = projection_route(&route, object, err, err_len);
+        rc = rc ?: make_key(out->key, sizeof out->key, known, route->namespace, route->name, err,
+                            err_len);
+        rc = rc ?: proto_route_encode(route, &out->body, &out->len);
+        proto_route_destroy(&route);
+        break;
+    case PROTO_K8S_GATEWAY_CLASS:
+        rc = projection_gateway_class(&gw_class, object, err, err_len);
+        rc = rc ?: make_key(out->key, sizeof out->key, known, NULL, gw_class->name, err,
+                            err_len);
+        rc = rc ?: proto_gateway_class_encode(gw_class, &out->body, &out->len);
+        proto_gateway_class_destroy(&gw_class);
+        break;
+    case PROTO_K8S_GATEWAY:
+        rc = projection_gateway(&gw, object, err, err_len);
+        rc = rc ?: make_key(out->key, sizeof out->key, known, gw->namespace, gw->name, err,
+                            err_len);
+        rc = rc ?: proto_gateway_encode(gw, &out->body, &out->len);
+        proto_gateway_destroy(&gw);
+        break;
+    case PROTO_K8S_HTTP_ROUTE:
+        rc = projection_http_route(&http_route, object, err, err_len);
+        rc = rc ?: make_key(out->key, sizeof out->key, known, http_route->namespace,
+                            http_route->name, err, err_len);
+        rc = rc ?: proto_http_route_encode(http_route, &out->body, &out->len);
+        proto_http_route_destroy(&http_route);
         break;
     }
     if (rc < 0) {

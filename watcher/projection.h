@@ -2,8 +2,13 @@
  * returns them) → the compact projections of proto/k8s.h, encoded and keyed
  * for stream "k8s".
  *
- * Only Node (v1), Service (v1) and EndpointSlice (discovery.k8s.io/v1) are
- * projected; every other kind or version is PROJECTION_IGNORED. An object
+ * Projected: Node, Service, Namespace and Secret (v1; Secrets of type
+ * kubernetes.io/tls only), EndpointSlice (discovery.k8s.io/v1), Ingress and
+ * IngressClass (networking.k8s.io/v1), Route (route.openshift.io/v1),
+ * GatewayClass, Gateway and HTTPRoute (gateway.networking.k8s.io/v1); every
+ * other kind, version or Secret type is PROJECTION_IGNORED. Defaults the API
+ * server (or the CRD schema) would apply are applied here, so the planner
+ * never has to know them. An object
  * with a missing required field or a field of the wrong JSON type is
  * rejected as a whole (KV_ERR_INVALID) with one line naming the object and
  * the field, e.g. "Service default/foo: spec.ports[1].port must be an
@@ -53,5 +58,18 @@ int projection_node(proto_node **out, const json_t *object, char *err, size_t er
 int projection_service(proto_service **out, const json_t *object, char *err, size_t err_len);
 int projection_endpoint_slice(proto_endpoint_slice **out, const json_t *object, char *err,
                               size_t err_len);
+int projection_namespace(proto_namespace **out, const json_t *object, char *err, size_t err_len);
+/* PROJECTION_IGNORED for a Secret that is not of type kubernetes.io/tls.
+ * Rejections name the field, never its bytes. */
+int projection_secret(proto_secret **out, const json_t *object, char *err, size_t err_len);
+int projection_ingress(proto_ingress **out, const json_t *object, char *err, size_t err_len);
+int projection_ingress_class(proto_ingress_class **out, const json_t *object, char *err,
+                             size_t err_len);
+int projection_route(proto_route **out, const json_t *object, char *err, size_t err_len);
+int projection_gateway_class(proto_gateway_class **out, const json_t *object, char *err,
+                             size_t err_len);
+int projection_gateway(proto_gateway **out, const json_t *object, char *err, size_t err_len);
+int projection_http_route(proto_http_route **out, const json_t *object, char *err,
+                          size_t err_len);
 
 #endif

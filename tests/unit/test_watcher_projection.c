@@ -1,5 +1,7 @@
 /* Projections: Kubernetes objects shaped exactly as the API server returns
  * them (the JSON files in tests/data/replay) → what the planner decodes from the bus.
+ * Every kind kavi watches has a fixture here; the API's defaults are checked
+ * on the decoded body, so the planner can rely on them.
  * Every assertion decodes the published body, so it checks what a consumer
  * of stream "k8s" will see. Rejections come from
  * tests/data/replay/rejected-objects.ndjson: one object per line with the
@@ -297,6 +299,587 @@ static void test_endpoint_slice_with_null_endpoints_and_ports_is_empty(void **st
     json_decref(object);
 }
 
+/* ---- Namespace ---------------------------------------------------------------- */
+
+static void test_namespace_keeps_tenant_annotation_and_sorted_labels(void **state)
+{
+    (void)state;
+    json_t *object = load_fixture("namespace-shop.json");
+    proto_k8s_object got;
+    project(object, "Namespace/shop", &got);
+    assert_int_equal(got.kind, PROTO_K8S_NAMESPACE);
+    proto_namespace *ns = got.namespace;
+    assert_string_equal(ns->name, "shop");
+    assert_string_equal(ns->tenant, "payments");
+    assert_int_equal(ns->n_labels, 3);
+    assert_string_equal(ns->labels[0].key, "env");
+    assert_string_equal(ns->labels[1].key, "kubernetes.io/metadata.name");
+    assert_string_equal(ns->labels[2].key, "team");
+    assert_string_equal(ns->labels[2].value, "payments");
+    proto_k8s_object_clear(&got);
+    json_decref(object);
+
+    object = parse("{\"kind\":\"Namespace\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"d\"}}");
+    project(object, "Namespace/d", &got);
+    assert_null(got.namespace->tenant);
+    assert_int_equal(got.namespace->n_labels, 0);
+    proto_k8s_object_clear(&got);
+    json_decref(object);
+}
+
+/* ---- Secret --------------------------------------------------------------------- */
+
+static void assert_pem(const char *pem, const char *label, size_t len)
+{
+    char begin[64], end[64];
+    snprintf(begin, sizeof begin, "-----BEGIN %s-----\n", label);
+    snprintf(end, sizeof end, "-----END %s-----\n", label);
+    assert_non_null(pem);
+    assert_int_equal(strlen(pem), len);
+    assert_memory_equal(pem, begin, strlen(begin));
+    assert_string_equal(pem + len - strlen(end), end);
+}
+
+static void test_tls_secret_is_decoded_from_base64_with_its_alt_certificate(void **state)
+{
+    (void)state;
+    json_t *object = load_fixture("secret-tls.json");
+    proto_k8s_object got;
+    project(object, "Secret/shop/shop-tls", &got);
+    assert_int_equal(got.kind, PROTO_K8S_SECRET);
+    proto_secret *secret = got.secret;
+    assert_string_equal(secret->namespace, "shop");
+    assert_string_equal(secret->name, "shop-tls");
+    /* Sizes of the PEM files the fixture was made from (openssl, P-256). */
+    assert_pem(secret->cert, "CERTIFICATE", 599);
+    assert_pem(secret->key, "PRIVATE KEY", 241);
+    assert_pem(secret->alt_cert, "CERTIFICATE", 607);
+    assert_pem(secret->alt_key, "PRIVATE KEY", 241);
+    proto_k8s_object_clear(&got);
+    json_decref(object);
+}
+
+static void test_secret_base64_padding_line_breaks_and_string_data(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *encoded;
+        const char *decoded;
+    } cases[] = {
+        {"", ""}, {"YQ==", "a"}, {"YWI=", "ab"}, {"YWJj", "abc"},
+        {"YWJj\r\nZGVm\n", "abcdef"}, {"LS0tLS0K", "-----\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *object = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s, s:s}}", "kind",
+                                   "Secret", "apiVersion", "v1", "metadata", "name", "t",
+                                   "namespace", "ns", "type", "kubernetes.io/tls", "data",
+                                   "tls.crt", cases[i].encoded, "tls.key", "YQ==");
+        proto_secret *secret = NULL;
+        char err[PROJECTION_ERR_MAX] = "";
+        if (projection_secret(&secret, object, err, sizeof err) != 0)
+            fail_msg("\"%s\": %s", cases[i].encoded, err);
+        assert_string_equal(secret->cert, cases[i].decoded);
+        assert_null(secret->alt_cert);
+        proto_secret_destroy(&secret);
+        json_decref(object);
+    }
+
+    /* A manifest may carry stringData; the API server would merge it over
+     * data, so it wins here too. */
+    json_t *object = parse("{\"kind\":\"Secret\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":"
+                           "\"t\",\"namespace\":\"ns\"},\"type\":\"kubernetes.io/tls\","
+                           "\"data\":{\"tls.crt\":\"YQ==\",\"tls.key\":\"YQ==\"},"
+                           "\"stringData\":{\"tls.key\":\"plain key\"}}");
+    proto_k8s_object got;
+    project(object, "Secret/ns/t", &got);
+    assert_string_equal(got.secret->cert, "a");
+    assert_string_equal(got.secret->key, "plain key");
+    proto_k8s_object_clear(&got);
+    json_decref(object);
+}
+
+static void test_secrets_of_other_types_are_ignored_on_every_event(void **state)
+{
+    (void)state;
+    static const char *const objects[] = {
+        "{\"kind\":\"Secret\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"s\",\"namespace\":"
+        "\"d\"},\"type\":\"Opaque\",\"data\":{\"password\":\"aHVudGVyMg==\"}}",
+        "{\"kind\":\"Secret\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"s\",\"namespace\":"
+        "\"d\"},\"data\":{\"tls.crt\":\"YQ==\",\"tls.key\":\"YQ==\"}}",
+        "{\"kind\":\"Secret\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"s\",\"namespace\":"
+        "\"d\"},\"type\":\"kubernetes.io/service-account-token\"}",
+    };
+    for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++) {
+        json_t *object = parse(objects[i]);
+        projection p;
+        proto_secret *secret = NULL;
+        char key[PROJECTION_KEY_MAX];
+        char err[PROJECTION_ERR_MAX] = "";
+        assert_int_equal(projection_of(&p, object, NULL, err, sizeof err), PROJECTION_IGNORED);
+        assert_null(p.body);
+        assert_int_equal(projection_key_of(key, sizeof key, object, NULL, err, sizeof err),
+                         PROJECTION_IGNORED);
+        assert_int_equal(projection_secret(&secret, object, err, sizeof err),
+                         PROJECTION_IGNORED);
+        assert_null(secret);
+        json_decref(object);
+    }
+}
+
+/* What of the fixture's key material could leak: its base64 and its PEM. */
+static void assert_no_key_material(const char *text)
+{
+    static const char *const leaks[] = {"LS0tLS1CRUdJT", "BEGIN", "PRIVATE KEY", "MIG",
+                                        "ROUTEKEYMATERIAL", "aHVudGVyMg"};
+    for (size_t i = 0; i < sizeof leaks / sizeof leaks[0]; i++)
+        if (strstr(text, leaks[i]))
+            fail_msg("key material \"%s\" in: %s", leaks[i], text);
+}
+
+static void test_secret_and_route_key_material_never_reaches_logs_or_errors(void **state)
+{
+    (void)state;
+    json_t *good = load_fixture("secret-tls.json");
+    json_t *route = load_fixture("route-shop-reencrypt.json");
+    json_t *bad_base64 = json_deep_copy(good);
+    json_t *nul_byte = json_deep_copy(good);
+    json_t *no_key = json_deep_copy(good);
+    json_t *bad_route = json_deep_copy(route);
+    json_t *opaque = parse("{\"kind\":\"Secret\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":"
+                           "\"s\",\"namespace\":\"d\"},\"type\":\"Opaque\",\"data\":"
+                           "{\"password\":\"aHVudGVyMg==\"}}");
+    json_t *data = json_object_get(bad_base64, "data");
+    /* Valid base64 of the key, broken by one character at its end. */
+    char *broken = strdup(json_string_value(json_object_get(data, "tls.key")));
+    broken[strlen(broken) - 3] = '*';
+    json_object_set_new(data, "tls.key", json_string(broken));
+    free(broken);
+    json_object_set_new(json_object_get(nul_byte, "data"), "tls.crt",
+                        json_string("LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tAA=="));
+    json_object_del(json_object_get(no_key, "data"), "tls.key");
+    json_object_set_new(json_object_get(json_object_get(bad_route, "spec"), "tls"),
+                        "termination", json_integer(1));
+
+    const json_t *objects[] = {good, bad_base64, nul_byte, no_key, route, bad_route, opaque};
+    log_set_level(LOG_DEBUG);
+    capture_begin();
+    for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++) {
+        projection p;
+        char key[PROJECTION_KEY_MAX];
+        char err[PROJECTION_ERR_MAX] = "";
+        int rc = projection_of(&p, objects[i], NULL, err, sizeof err);
+        /* What the watcher does with a rejection: one warning line. */
+        if (rc < 0)
+            log_warn("%s; event skipped", err);
+        projection_clear(&p);
+        projection_key_of(key, sizeof key, objects[i], NULL, err, sizeof err);
+    }
+    char *log = capture_end();
+    log_set_level(LOG_INFO);
+    assert_non_null(strstr(log, "Secret shop/shop-tls: data[\"tls.key\"] is not valid base64"));
+    assert_non_null(strstr(log, "Secret shop/shop-tls: data[\"tls.crt\"] is not PEM text"));
+    assert_non_null(strstr(log, "Secret shop/shop-tls: data[\"tls.key\"] is required"));
+    assert_non_null(strstr(log, "Route shop/shop: spec.tls.termination must be a string"));
+    assert_non_null(strstr(log, "ignored Secret d/s of type Opaque"));
+    assert_no_key_material(log);
+    free(log);
+    for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++)
+        json_decref((json_t *)objects[i]);
+}
+
+/* ---- Ingress, IngressClass ------------------------------------------------------------ */
+
+static void test_ingress_rules_paths_backends_tls_and_default_backend(void **state)
+{
+    (void)state;
+    json_t *object = load_fixture("ingress-shop.json");
+    proto_k8s_object got;
+    project(object, "Ingress/shop/shop", &got);
+    assert_int_equal(got.kind, PROTO_K8S_INGRESS);
+    proto_ingress *ing = got.ingress;
+    assert_string_equal(ing->namespace, "shop");
+    assert_string_equal(ing->class_name, "avi-lb");
+    assert_string_equal(ing->class_annotation, "avi");
+    assert_string_equal(ing->default_backend.service, "shop-default");
+    assert_int_equal(ing->default_backend.port, 8080);
+    assert_null(ing->default_backend.port_name);
+
+    assert_int_equal(ing->n_rules, 3);
+    const proto_ingress_rule *rule = &ing->rules[0];
+    assert_string_equal(rule->host, "shop.example.com");
+    assert_int_equal(rule->n_paths, 3);
+    assert_string_equal(rule->paths[0].path, "/cart");
+    assert_string_equal(rule->paths[0].path_type, "Prefix");
+    assert_string_equal(rule->paths[0].backend.service, "cart");
+    assert_int_equal(rule->paths[0].backend.port, 80);
+    assert_string_equal(rule->paths[1].path_type, "Exact");
+    assert_string_equal(rule->paths[1].backend.service, "checkout");
+    assert_int_equal(rule->paths[1].backend.port, 0);
+    assert_string_equal(rule->paths[1].backend.port_name, "http");
+    /* A resource backend is kept as a path no Service serves. */
+    assert_string_equal(rule->paths[2].path, "/static");
+    assert_null(rule->paths[2].backend.service);
+
+    assert_string_equal(ing->rules[1].host, ""); /* no host: every host */
+    assert_string_equal(ing->rules[1].paths[0].backend.service, "shop-web");
+    assert_string_equal(ing->rules[2].host, "api.shop.example.com");
+    assert_int_equal(ing->rules[2].n_paths, 0);
+
+    assert_int_equal(ing->n_tls, 2);
+    assert_int_equal(ing->tls[0].n_hosts, 2);
+    assert_string_equal(ing->tls[0].hosts[1], "www.shop.example.com");
+    assert_string_equal(ing->tls[0].secret_name, "shop-tls");
+    assert_string_equal(ing->tls[1].hosts[0], "api.shop.example.com");
+    assert_null(ing->tls[1].secret_name);
+    proto_k8s_object_clear(&got);
+    json_decref(object);
+}
+
+static void test_ingress_defaults_path_type_and_keeps_unset_path_and_class_empty(void **state)
+{
+    (void)state;
+    json_t *object = parse("{\"kind\":\"Ingress\",\"apiVersion\":\"networking.k8s.io/v1\","
+                           "\"metadata\":{\"name\":\"i\",\"namespace\":\"ns\"},\"spec\":{"
+                           "\"rules\":[{\"host\":\"a.example.com\",\"http\":{\"paths\":[{"
+                           "\"backend\":{\"service\":{\"name\":\"s\",\"port\":{\"name\":"
+                           "\"web\",\"number\":null}}}}]}}],\"tls\":null}}");
+    proto_k8s_object got;
+    project(object, "Ingress/ns/i", &got);
+    assert_null(got.ingress->class_name);
+    assert_null(got.ingress->class_annotation);
+    assert_null(got.ingress->default_backend.service);
+    const proto_ingress_path *path = &got.ingress->rules[0].paths[0];
+    assert_string_equal(path->path, "");
+    assert_string_equal(path->path_type, "ImplementationSpecific");
+    assert_string_equal(path->backend.port_name, "web");
+    assert_int_equal(got.ingress->n_tls, 0);
+    proto_k8s_object_clear(&got);
+    json_decref(object);
+}
+
+static void test_ingress_class_is_default_only_when_annotated_exactly_true(void **state)
+{
+    (void)state;
+    json_t *object = load_fixture("ingressclass-avi-lb.json");
+    proto_k8s_object got;
+    project(object, "IngressClass/avi-lb", &got);
+    assert_int_equal(got.kind, PROTO_K8S_INGRESS_CLASS);
+    assert_string_equal(got.ingress_class->name, "avi-lb");
+    assert_string_equal(got.ingress_class->controller, "ako.vmware.com/avi-lb");
+    assert_true(got.ingress_class->is_default);
+    proto_k8s_object_clear(&got);
+    json_decref(object);
+
+    static const char *const not_default[] = {"\"True\"", "\"yes\"", "\"\"", "null"};
+    for (size_t i = 0; i < sizeof not_default / sizeof not_default[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"kind\":\"IngressClass\",\"apiVersion\":\"networking.k8s.io/v1\","
+                 "\"metadata\":{\"name\":\"c\",\"annotations\":{"
+                 "\"ingressclass.kubernetes.io/is-default-class\":%s}},"
+                 "\"spec\":{\"controller\":\"example.com/other\"}}",
+                 not_default[i]);
+        object = parse(text);
+        project(object, "IngressClass/c", &got);
+        assert_false(got.ingress_class->is_default);
+        proto_k8s_object_clear(&got);
+        json_decref(object);
+    }
+}
+
+/* ---- Route ----------------------------------------------------------------------------- */
+
+static void test_route_reencrypt_with_weighted_backends_and_named_target_port(void **state)
+{
+    (void)state;
+    json_t *object = load_fixture("route-shop-reencrypt.json");
+    proto_k8s_object got;
+    project(object, "Route/shop/shop", &got);
+    assert_int_equal(got.kind, PROTO_K8S_ROUTE);
+    proto_route *route = got.route;
+    assert_string_equal(route->host, "shop.apps.example.com");
+    assert_string_equal(route->path, "/store");
+    assert_string_equal(route->to.kind, "Service");
+    assert_string_equal(route->to.name, "shop-v1");
+    assert_int_equal(route->to.weight, 80);
+    assert_int_equal(route->n_alternate_backends, 2);
+    assert_string_equal(route->alternate_backends[0].name, "shop-v2");
+    assert_int_equal(route->alternate_backends[0].weight, 20);
+    /* Unset kind and weight: Service, 100. */
+    assert_string_equal(route->alternate_backends[1].kind, "Service");
+    assert_string_equal(route->alternate_backends[1].name, "shop-canary");
+    assert_int_equal(route->alternate_backends[1].weight, 100);
+    assert_int_equal(route->target_port, 0);
+    assert_string_equal(route->target_port_name, "https");
+    assert_string_equal(route->wildcard_policy, "None");
+    assert_string_equal(route->tls_termination, "reencrypt");
+    assert_string_equal(route->tls_insecure_edge_policy, "Redirect");
+    assert_non_null(strstr(route->tls_certificate, "MIIBroute"));
+    assert_non_null(strstr(route->tls_key, "ROUTEKEYMATERIAL"));
+    assert_non_null(strstr(route->tls_ca_certificate, "MIIBca"));
+    assert_non_null(strstr(route->tls_destination_ca_certificate, "MIIBdest"));
+    proto_k8s_object_clear(&got);
+    json_decref(object);
+}
+
+static void test_route_defaults_without_tls_and_with_numeric_target_port(void **state)
+{
+    (void)state;
+    json_t *object = parse("{\"kind\":\"Route\",\"apiVersion\":\"route.openshift.io/v1\","
+                           "\"metadata\":{\"name\":\"r\",\"namespace\":\"ns\"},\"spec\":{"
+                           "\"to\":{\"name\":\"s\",\"weight\":0},\"port\":{\"targetPort\":"
+                           "8443}}}");
+    proto_k8s_object got;
+    project(object, "Route/ns/r", &got);
+    proto_route *route = got.route;
+    assert_string_equal(route->host, "");
+    assert_string_equal(route->path, "");
+    assert_string_equal(route->to.kind, "Service");
+    assert_int_equal(route->to.weight, 0); /* 0 is a weight: no traffic */
+    assert_int_equal(route->n_alternate_backends, 0);
+    assert_int_equal(route->target_port, 8443);
+    assert_null(route->target_port_name);
+    assert_string_equal(route->wildcard_policy, "None");
+    assert_null(route->tls_termination);
+    assert_null(route->tls_insecure_edge_policy);
+    assert_null(route->tls_key);
+    proto_k8s_object_clear(&got);
+    json_decref(object);
+
+    object = parse("{\"kind\":\"Route\",\"apiVersion\":\"route.openshift.io/v1\","
+                   "\"metadata\":{\"name\":\"e\",\"namespace\":\"ns\"},\"spec\":{"
+                   "\"host\":\"e.example.com\",\"to\":{\"name\":\"s\"},"
+                   "\"tls\":{\"termination\":\"edge\"},\"wildcardPolicy\":\"Subdomain\"}}");
+    project(object, "Route/ns/e", &got);
+    assert_int_equal(got.route->to.weight, 100);
+    assert_string_equal(got.route->tls_termination, "edge");
+    assert_string_equal(got.route->tls_insecure_edge_policy, "None");
+    assert_null(got.route->tls_certificate);
+    assert_string_equal(got.route->wildcard_policy, "Subdomain");
+    proto_k8s_object_clear(&got);
+    json_decref(object);
+}
+
+/* ---- Gateway API ------------------------------------------------------------------------- */
+
+static void test_gateway_class_keeps_its_controller_name(void **state)
+{
+    (void)state;
+    json_t *object = load_fixture("gatewayclass-avi-lb.json");
+    proto_k8s_object got;
+    project(object, "GatewayClass/avi-lb", &got);
+    assert_int_equal(got.kind, PROTO_K8S_GATEWAY_CLASS);
+    assert_string_equal(got.gateway_class->name, "avi-lb");
+    assert_string_equal(got.gateway_class->controller_name, "ako.vmware.com/avi-lb");
+    proto_k8s_object_clear(&got);
+    json_decref(object);
+}
+
+static void test_gateway_listeners_certificate_refs_and_addresses_with_defaults(void **state)
+{
+    (void)state;
+    json_t *object = load_fixture("gateway-shop.json");
+    proto_k8s_object got;
+    project(object, "Gateway/shop/shop-gw", &got);
+    assert_int_equal(got.kind, PROTO_K8S_GATEWAY);
+    proto_gateway *gw = got.gateway;
+    assert_string_equal(gw->class_name, "avi-lb");
+    assert_int_equal(gw->n_listeners, 3);
+
+    const proto_gateway_listener *l = &gw->listeners[0];
+    assert_string_equal(l->name, "http");
+    assert_string_equal(l->hostname, "*.shop.example.com");
+    assert_int_equal(l->port, 80);
+    assert_string_equal(l->protocol, "HTTP");
+    assert_null(l->tls_mode);
+    assert_int_equal(l->n_certificate_refs, 0);
+    assert_string_equal(l->allowed_routes_from, "All");
+
+    l = &gw->listeners[1];
+    assert_string_equal(l->tls_mode, "Terminate");
+    assert_string_equal(l->allowed_routes_from, "Same");
+    assert_int_equal(l->n_certificate_refs, 2);
+    assert_string_equal(l->certificate_refs[0].group, "");
+    assert_string_equal(l->certificate_refs[0].kind, "Secret");
+    assert_string_equal(l->certificate_refs[0].namespace, "shop");
+    assert_string_equal(l->certificate_refs[0].name, "shop-tls");
+    /* Unset group, kind: core Secret; namespace as written. */
+    assert_string_equal(l->certificate_refs[1].group, "");
+    assert_string_equal(l->certificate_refs[1].kind, "Secret");
+    assert_string_equal(l->certificate_refs[1].namespace, "certs");
+
+    /* An empty tls block: Terminate; no hostname, no allowedRoutes: Same. */
+    l = &gw->listeners[2];
+    assert_null(l->hostname);
+    assert_string_equal(l->tls_mode, "Terminate");
+    assert_string_equal(l->allowed_routes_from, "Same");
+
+    assert_int_equal(gw->n_addresses, 2);
+    assert_string_equal(gw->addresses[0].value, "10.50.0.40");
+    assert_string_equal(gw->addresses[1].type, "IPAddress");
+    assert_string_equal(gw->addresses[1].value, "10.50.0.41");
+    proto_k8s_object_clear(&got);
+    json_decref(object);
+}
+
+static void test_http_route_parent_refs_matches_and_backend_refs_with_defaults(void **state)
+{
+    (void)state;
+    json_t *object = load_fixture("httproute-shop.json");
+    proto_k8s_object got;
+    project(object, "HTTPRoute/shop/shop-route", &got);
+    assert_int_equal(got.kind, PROTO_K8S_HTTP_ROUTE);
+    proto_http_route *route = got.http_route;
+
+    assert_int_equal(route->n_parent_refs, 2);
+    const proto_parent_ref *parent = &route->parent_refs[0];
+    assert_string_equal(parent->group, "gateway.networking.k8s.io");
+    assert_string_equal(parent->kind, "Gateway");
+    assert_string_equal(parent->namespace, "shop"); /* the route's own */
+    assert_string_equal(parent->name, "shop-gw");
+    assert_string_equal(parent->section_name, "https");
+    assert_int_equal(parent->port, 0);
+    parent = &route->parent_refs[1];
+    assert_string_equal(parent->namespace, "infra");
+    assert_null(parent->section_name);
+    assert_int_equal(parent->port, 443);
+
+    assert_int_equal(route->n_hostnames, 2);
+    assert_string_equal(route->hostnames[0], "shop.example.com");
+
+    assert_int_equal(route->n_rules, 2);
+    const proto_http_rule *rule = &route->rules[0];
+    assert_string_equal(rule->name, "cart");
+    assert_int_equal(rule->n_matches, 3);
+    const proto_http_match *match = &rule->matches[0];
+    assert_string_equal(match->path_type, "PathPrefix");
+    assert_string_equal(match->path_value, "/cart");
+    assert_string_equal(match->method, "GET");
+    assert_int_equal(match->n_headers, 2);
+    assert_string_equal(match->headers[0].type, "Exact");
+    assert_string_equal(match->headers[0].name, "x-canary");
+    assert_string_equal(match->headers[0].value, "true");
+    assert_string_equal(match->headers[1].type, "RegularExpression");
+    assert_string_equal(rule->matches[1].path_type, "Exact");
+    assert_string_equal(rule->matches[1].path_value, "/cart/checkout");
+    assert_null(rule->matches[1].method);
+    /* A match with headers only still has the default path. */
+    assert_string_equal(rule->matches[2].path_type, "PathPrefix");
+    assert_string_equal(rule->matches[2].path_value, "/");
+    assert_int_equal(rule->matches[2].n_headers, 1);
+
+    assert_int_equal(rule->n_backend_refs, 2);
+    const proto_backend_ref *backend = &rule->backend_refs[0];
+    assert_string_equal(backend->group, "");
+    assert_string_equal(backend->kind, "Service");
+    assert_string_equal(backend->namespace, "shop");
+    assert_string_equal(backend->name, "cart-v1");
+    assert_int_equal(backend->port, 80);
+    assert_int_equal(backend->weight, 90);
+    assert_string_equal(rule->backend_refs[1].namespace, "shop-canary");
+    assert_int_equal(rule->backend_refs[1].port, 8080);
+
+    /* The second rule: no name, no matches (PathPrefix "/"), weight 1. */
+    rule = &route->rules[1];
+    assert_null(rule->name);
+    assert_int_equal(rule->n_matches, 1);
+    assert_string_equal(rule->matches[0].path_type, "PathPrefix");
+    assert_string_equal(rule->matches[0].path_value, "/");
+    assert_int_equal(rule->backend_refs[0].weight, 1);
+    proto_k8s_object_clear(&got);
+    json_decref(object);
+}
+
+static void test_http_route_without_rules_has_one_path_prefix_root_rule(void **state)
+{
+    (void)state;
+    static const char *const specs[] = {"{}", "{\"rules\":null}", "{\"rules\":[]}",
+                                        "{\"rules\":[{\"matches\":[{\"path\":{}}]}]}"};
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"kind\":\"HTTPRoute\",\"apiVersion\":\"gateway.networking.k8s.io/v1\","
+                 "\"metadata\":{\"name\":\"r\",\"namespace\":\"ns\"},\"spec\":%s}",
+                 specs[i]);
+        json_t *object = parse(text);
+        proto_k8s_object got;
+        project(object, "HTTPRoute/ns/r", &got);
+        proto_http_route *route = got.http_route;
+        assert_int_equal(route->n_parent_refs, 0);
+        assert_int_equal(route->n_hostnames, 0);
+        assert_int_equal(route->n_rules, 1);
+        assert_int_equal(route->rules[0].n_matches, 1);
+        assert_string_equal(route->rules[0].matches[0].path_type, "PathPrefix");
+        assert_string_equal(route->rules[0].matches[0].path_value, "/");
+        assert_int_equal(route->rules[0].n_backend_refs, 0);
+        proto_k8s_object_clear(&got);
+        json_decref(object);
+    }
+}
+
+static void test_new_kinds_of_other_api_versions_are_ignored(void **state)
+{
+    (void)state;
+    static const char *const objects[] = {
+        "{\"kind\":\"Ingress\",\"apiVersion\":\"extensions/v1beta1\",\"metadata\":{\"name\":"
+        "\"i\",\"namespace\":\"d\"},\"spec\":{}}",
+        "{\"kind\":\"Ingress\",\"apiVersion\":\"networking.k8s.io/v1beta1\",\"metadata\":{"
+        "\"name\":\"i\",\"namespace\":\"d\"},\"spec\":{}}",
+        "{\"kind\":\"Route\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"r\",\"namespace\":"
+        "\"d\"},\"spec\":{}}",
+        "{\"kind\":\"HTTPRoute\",\"apiVersion\":\"gateway.networking.k8s.io/v1beta1\","
+        "\"metadata\":{\"name\":\"h\",\"namespace\":\"d\"},\"spec\":{}}",
+        "{\"kind\":\"Gateway\",\"apiVersion\":\"gateway.networking.k8s.io/v1alpha2\","
+        "\"metadata\":{\"name\":\"g\",\"namespace\":\"d\"},\"spec\":{}}",
+        "{\"kind\":\"GatewayClass\",\"apiVersion\":\"gateway.networking.k8s.io/v1beta1\","
+        "\"metadata\":{\"name\":\"g\"},\"spec\":{}}",
+        "{\"kind\":\"IngressClass\",\"apiVersion\":\"networking.k8s.io/v1beta1\","
+        "\"metadata\":{\"name\":\"c\"},\"spec\":{}}",
+        "{\"kind\":\"TLSRoute\",\"apiVersion\":\"gateway.networking.k8s.io/v1alpha2\","
+        "\"metadata\":{\"name\":\"t\",\"namespace\":\"d\"},\"spec\":{}}",
+    };
+    for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++) {
+        json_t *object = parse(objects[i]);
+        projection p;
+        char err[PROJECTION_ERR_MAX];
+        assert_int_equal(projection_of(&p, object, NULL, err, sizeof err), PROJECTION_IGNORED);
+        assert_null(p.body);
+        json_decref(object);
+    }
+}
+
+static void test_keys_of_every_new_kind_for_deletions_and_list_items(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *kind;
+        const char *object;
+        const char *key;
+    } cases[] = {
+        {"Namespace", "{\"metadata\":{\"name\":\"shop\"}}", "Namespace/shop"},
+        {"Secret", "{\"metadata\":{\"name\":\"t\",\"namespace\":\"shop\"},"
+                   "\"type\":\"kubernetes.io/tls\"}", "Secret/shop/t"},
+        {"Ingress", "{\"metadata\":{\"name\":\"i\",\"namespace\":\"shop\"}}",
+         "Ingress/shop/i"},
+        {"IngressClass", "{\"metadata\":{\"name\":\"avi-lb\"}}", "IngressClass/avi-lb"},
+        {"Route", "{\"metadata\":{\"name\":\"r\",\"namespace\":\"shop\"}}", "Route/shop/r"},
+        {"GatewayClass", "{\"metadata\":{\"name\":\"avi-lb\"}}", "GatewayClass/avi-lb"},
+        {"Gateway", "{\"metadata\":{\"name\":\"g\",\"namespace\":\"shop\"}}",
+         "Gateway/shop/g"},
+        {"HTTPRoute", "{\"metadata\":{\"name\":\"h\",\"namespace\":\"shop\"}}",
+         "HTTPRoute/shop/h"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *object = parse(cases[i].object);
+        char key[PROJECTION_KEY_MAX];
+        char err[PROJECTION_ERR_MAX] = "";
+        if (projection_key_of(key, sizeof key, object, cases[i].kind, err, sizeof err) != 0)
+            fail_msg("%s: %s", cases[i].kind, err);
+        assert_string_equal(key, cases[i].key);
+        json_decref(object);
+    }
+}
+
 /* ---- kinds ---------------------------------------------------------------- */
 
 static void test_other_kinds_and_other_versions_are_ignored(void **state)
@@ -398,6 +981,22 @@ static void test_a_name_too_long_for_a_key_is_rejected(void **state)
     json_decref(object);
 }
 
+static void test_a_field_path_too_long_for_the_line_is_cut_visibly(void **state)
+{
+    (void)state;
+    char key[400];
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    json_t *object = json_pack("{s:s, s:s, s:{s:s, s:{s:i}}}", "kind", "Namespace",
+                               "apiVersion", "v1", "metadata", "name", "shop", "labels", key, 1);
+    projection p;
+    char err[PROJECTION_ERR_MAX] = "";
+    assert_int_equal(projection_of(&p, object, NULL, err, sizeof err), KV_ERR_INVALID);
+    assert_non_null(strstr(err, "Namespace shop: metadata.labels.kkkk"));
+    assert_non_null(strstr(err, "kkk... must be a string"));
+    json_decref(object);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -411,11 +1010,28 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_service_with_cluster_policy_is_not_local),
         cmocka_unit_test(test_endpoint_slice_conditions_node_names_and_addressless_endpoint),
         cmocka_unit_test(test_endpoint_slice_with_null_endpoints_and_ports_is_empty),
+        cmocka_unit_test(test_namespace_keeps_tenant_annotation_and_sorted_labels),
+        cmocka_unit_test(test_tls_secret_is_decoded_from_base64_with_its_alt_certificate),
+        cmocka_unit_test(test_secret_base64_padding_line_breaks_and_string_data),
+        cmocka_unit_test(test_secrets_of_other_types_are_ignored_on_every_event),
+        cmocka_unit_test(test_secret_and_route_key_material_never_reaches_logs_or_errors),
+        cmocka_unit_test(test_ingress_rules_paths_backends_tls_and_default_backend),
+        cmocka_unit_test(test_ingress_defaults_path_type_and_keeps_unset_path_and_class_empty),
+        cmocka_unit_test(test_ingress_class_is_default_only_when_annotated_exactly_true),
+        cmocka_unit_test(test_route_reencrypt_with_weighted_backends_and_named_target_port),
+        cmocka_unit_test(test_route_defaults_without_tls_and_with_numeric_target_port),
+        cmocka_unit_test(test_gateway_class_keeps_its_controller_name),
+        cmocka_unit_test(test_gateway_listeners_certificate_refs_and_addresses_with_defaults),
+        cmocka_unit_test(test_http_route_parent_refs_matches_and_backend_refs_with_defaults),
+        cmocka_unit_test(test_http_route_without_rules_has_one_path_prefix_root_rule),
+        cmocka_unit_test(test_new_kinds_of_other_api_versions_are_ignored),
+        cmocka_unit_test(test_keys_of_every_new_kind_for_deletions_and_list_items),
         cmocka_unit_test(test_other_kinds_and_other_versions_are_ignored),
         cmocka_unit_test(test_list_item_without_kind_is_projected_with_the_kind_given),
         cmocka_unit_test(test_every_rejected_field_names_the_object_and_the_field),
         cmocka_unit_test(test_deletion_needs_only_the_identity_of_the_object),
         cmocka_unit_test(test_a_name_too_long_for_a_key_is_rejected),
+        cmocka_unit_test(test_a_field_path_too_long_for_the_line_is_cut_visibly),
     };
     log_init("test_watcher_projection", LOG_INFO);
     if (argc > 1)
