@@ -231,6 +231,54 @@ static void test_cache_follows_next_across_pages(void **state)
     kit_env_stop(&env);
 }
 
+/* HTTPS is verified: a controller whose certificate no trusted CA signed is
+ * refused with a message naming the certificate; controllerCAFile fixes it. */
+static void test_https_is_verified_against_the_configured_ca(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kavi-tls-XXXXXX", cmd[1024], cert[128], key[128], yaml[512], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout %s -out %s -days 1 -subj /CN=avi-controller "
+             "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+             key, cert);
+    assert_int_equal(system(cmd), 0);
+    kit_log_init();
+    avisim_t *sim = NULL;
+    avisim_options_t opts = {.tls_cert_file = cert, .tls_key_file = key};
+    assert_int_equal(avisim_new(&sim, &opts), 0);
+
+    for (int trusted = 0; trusted <= 1; trusted++) {
+        kv_config *cfg = NULL;
+        avi_session_t *s = NULL;
+        snprintf(yaml, sizeof yaml,
+                 "clusterName: kavi\ncontrollerHost: https://127.0.0.1:%d\n%s%s%s"
+                 "credentials:\n  username: admin\n  password: avi123\n",
+                 avisim_port(sim), trusted ? "controllerCAFile: " : "", trusted ? cert : "",
+                 trusted ? "\n" : "");
+        assert_int_equal(config_load_string(&cfg, yaml, "test", err, sizeof err), 0);
+        assert_int_equal(avi_session_new(&s, cfg, NULL), KV_OK);
+        avi_session_set_retry(s, 1, 5, 10);
+        int rc = avi_session_login(s);
+        if (trusted) {
+            assert_int_equal(rc, KV_OK);
+        } else {
+            assert_true(rc < 0);
+            if (!strstr(avi_session_error(s), "certificate"))
+                fail_msg("error does not name the certificate: %s", avi_session_error(s));
+        }
+        avi_session_destroy(&s);
+        config_destroy(&cfg);
+    }
+    avisim_destroy(&sim);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +290,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_unreachable_controller_is_transient),
         cmocka_unit_test(test_missing_controller_host_or_credentials_is_refused),
         cmocka_unit_test(test_host_without_scheme_means_https),
+        cmocka_unit_test(test_https_is_verified_against_the_configured_ca),
         cmocka_unit_test(test_cache_holds_only_owned_objects),
         cmocka_unit_test(test_cache_follows_next_across_pages),
     };
