@@ -29,7 +29,7 @@ static void oneshot_config(oneshot *o, int controller_port, const char *password
     mkdir(o->dir, 0755);
     snprintf(o->config, sizeof o->config, "%s/kavi.yaml", o->dir);
     snprintf(o->output, sizeof o->output, "%s/output.txt", o->dir);
-    int base = 40000 + (int)(getpid() % 2000) * 5;
+    int base = 10000 + (int)(getpid() % 1000) * 10; /* below the ephemeral range */
     FILE *f = fopen(o->config, "w");
     assert_non_null(f);
     fprintf(f,

@@ -118,7 +118,9 @@ int kit_pipeline_start(kit_pipeline *p, const char *extra_config)
         return -1;
 
     /* Bus ports unique to this test process and pipeline. */
-    int base = 30000 + (int)(getpid() % 3000) * 10 + (pipeline_counter % 2) * 5;
+    /* Below the kernel's ephemeral range (32768+), where an outgoing
+     * connection could hold the port first. */
+    int base = 20000 + (int)(getpid() % 1200) * 10 + (pipeline_counter % 2) * 5;
     FILE *cfg = fopen(p->config_path, "w");
     FILE *stream = fopen(p->stream_path, "w");
     if (!cfg || !stream) {

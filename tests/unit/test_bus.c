@@ -173,8 +173,8 @@ static void test_unchanged_put_publishes_nothing(void **state)
 }
 
 /* Over tcp, as in production: inproc connections do not survive their binder. */
-#define TCP_PUB_EP "tcp://127.0.0.1:47571"
-#define TCP_SNAP_EP "tcp://127.0.0.1:47572"
+#define TCP_PUB_EP "tcp://127.0.0.1:17571"
+#define TCP_SNAP_EP "tcp://127.0.0.1:17572"
 
 static void test_publisher_restart_resets_subscriber_to_new_state(void **state)
 {
@@ -367,8 +367,8 @@ static void test_second_publisher_on_same_tcp_endpoint_fails(void **state)
     (void)state;
     void *ctx = zmq_ctx_new();
     bus_pub_t *first = NULL, *second = NULL;
-    assert_int_equal(bus_pub_new(&first, ctx, "tcp://127.0.0.1:47561", "tcp://127.0.0.1:47562"), 0);
-    assert_true(bus_pub_new(&second, ctx, "tcp://127.0.0.1:47561", "tcp://127.0.0.1:47562") < 0);
+    assert_int_equal(bus_pub_new(&first, ctx, "tcp://127.0.0.1:17561", "tcp://127.0.0.1:17562"), 0);
+    assert_true(bus_pub_new(&second, ctx, "tcp://127.0.0.1:17561", "tcp://127.0.0.1:17562") < 0);
     assert_null(second);
     bus_pub_destroy(&first);
     zmq_ctx_term(ctx);
