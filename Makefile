@@ -13,14 +13,14 @@ CC      ?= gcc
 
 DEB_PACKAGES := build-essential pkg-config libzmq3-dev libmsgpack-dev \
                 libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev \
-                libmicrohttpd-dev uthash-dev openssl
+                libmicrohttpd-dev libgnutls28-dev uthash-dev openssl
 
 # msgpack-c was renamed msgpack-c in 6.0; Debian bookworm ships "msgpack".
 MSGPACK_PKG := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
 PKGS        := libzmq $(MSGPACK_PKG) libcurl jansson yaml-0.1
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-TEST_LIBS   := $(shell pkg-config --libs cmocka libmicrohttpd 2>/dev/null)
+TEST_LIBS   := $(shell pkg-config --libs cmocka libmicrohttpd gnutls 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes
 CFLAGS   ?= -std=gnu11 -O1 -g $(WARN)
