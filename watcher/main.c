@@ -1,15 +1,17 @@
-/* kavi-watcher — the Kubernetes I/O stage. For now it replays a recorded
- * stream (watch events or YAML manifests) onto the "k8s" bus stream and
- * collects the status syncers push back.
+/* kavi-watcher — the Kubernetes I/O stage. It publishes the cluster onto
+ * the "k8s" bus stream, live from the API server (kubernetes.source
+ * kubeconfig or inCluster) or from a recorded stream (replay: watch events
+ * or YAML manifests), and collects the status syncers push back, writing
+ * Service status to the API server when live.
  *
  *   kavi-watcher --config FILE [--replay FILE] [--follow] [--status-file FILE]
- *                [--exit-when-done] [--timeout SECONDS]
+ *                [--record FILE] [--exit-when-done] [--timeout SECONDS]
  *
  * Exit status: 0 on SIGTERM/SIGINT or, with --exit-when-done, when the
  * syncer of the configured tenant has applied everything up to the end of
  * this replay; 1 when the controller refused models, on a timeout, or when
  * a socket or the replay file cannot be opened; 2 for bad usage or bad
- * configuration. */
+ * configuration (a bad kubeconfig, no in-cluster environment). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -23,6 +25,7 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "watcher/kube_config.h"
 #include "watcher/watcher.h"
 
 #define DEFAULT_DONE_TIMEOUT_S 300
@@ -32,6 +35,7 @@ typedef struct {
     const char *config_path;
     const char *replay_file;
     const char *status_file;
+    const char *record_file;
     bool follow;
     bool exit_when_done;
     long timeout_s; /* 0: none */
@@ -45,8 +49,10 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: kavi-watcher --config FILE [--replay FILE] [--follow] [--status-file FILE]\n"
-            "                    [--exit-when-done] [--timeout SECONDS]\n"
-            "  --replay FILE       recorded stream to publish (overrides kubernetes.replayFile)\n"
+            "                    [--record FILE] [--exit-when-done] [--timeout SECONDS]\n"
+            "  --replay FILE       recorded stream to publish (overrides kubernetes.replayFile\n"
+            "                      and kubernetes.source)\n"
+            "  --record FILE       live: write every event seen, in the replay format\n"
             "  --follow            keep reading what is appended to the file (kubernetes.follow)\n"
             "  --status-file FILE  write the status of every object there as JSON\n"
             "  --exit-when-done    exit once the syncer of tenantName has applied the replay\n"
@@ -62,6 +68,7 @@ static int parse_args(watcher_args *args, int argc, char **argv)
         {"replay", required_argument, NULL, 'r'},
         {"follow", no_argument, NULL, 'f'},
         {"status-file", required_argument, NULL, 's'},
+        {"record", required_argument, NULL, 'R'},
         {"exit-when-done", no_argument, NULL, 'e'},
         {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
@@ -71,12 +78,13 @@ static int parse_args(watcher_args *args, int argc, char **argv)
     int opt;
 
     memset(args, 0, sizeof *args);
-    while ((opt = getopt_long(argc, argv, "c:r:fs:et:h", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:r:fs:R:et:h", options, NULL)) != -1) {
         switch (opt) {
         case 'c': args->config_path = optarg; break;
         case 'r': args->replay_file = optarg; break;
         case 'f': args->follow = true; break;
         case 's': args->status_file = optarg; break;
+        case 'R': args->record_file = optarg; break;
         case 'e': args->exit_when_done = true; break;
         case 't':
             errno = 0;
@@ -184,23 +192,36 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("kavi-watcher", cfg->log_level);
-    if (cfg->source != CONFIG_SOURCE_REPLAY) {
-        fprintf(stderr, "kavi-watcher: kubernetes.source %s is not supported yet\n",
-                source_name(cfg->source));
-        goto out_free_config;
-    }
     watcher_options options = {
         .replay_file = args.replay_file ? args.replay_file : cfg->replay_file,
         .follow = args.follow || cfg->replay_follow,
         .status_file = args.status_file,
     };
-    if (!options.replay_file) {
+    bool live = cfg->source != CONFIG_SOURCE_REPLAY && !args.replay_file;
+    if (live) {
+        rc = cfg->source == CONFIG_SOURCE_IN_CLUSTER
+                 ? kube_config_in_cluster(&options.kube, err, sizeof err)
+                 : kube_config_load(&options.kube, cfg->kubeconfig, err, sizeof err);
+        if (rc < 0) {
+            fprintf(stderr, "kavi-watcher: kubernetes.source %s: %s\n", source_name(cfg->source),
+                    err);
+            goto out_free_config;
+        }
+        options.record_file = args.record_file;
+        options.follow = false;
+    } else if (args.record_file) {
+        fprintf(stderr, "kavi-watcher: --record needs a live kubernetes.source (kubeconfig or "
+                        "inCluster)\n");
+        goto out_free_config;
+    }
+    if (!live && !options.replay_file) {
         fprintf(stderr, "kavi-watcher: no stream to replay: set kubernetes.replayFile or pass "
                         "--replay FILE\n");
         goto out_free_config;
     }
-    if (args.exit_when_done && options.follow)
-        log_warn("--exit-when-done with a followed file: there is no end of stream to reach; "
+    if (args.exit_when_done && (options.follow || live))
+        log_warn("--exit-when-done with a followed file or a live source: there is no end of "
+                 "stream to reach; "
                  "only --timeout ends the run");
 
     install_signal_handlers();
@@ -208,6 +229,7 @@ int main(int argc, char **argv)
     ctx = zmq_ctx_new();
     if (!ctx) {
         fprintf(stderr, "kavi-watcher: zmq_ctx_new: %s\n", zmq_strerror(errno));
+        kube_config_destroy(&options.kube);
         goto out_free_config;
     }
     if (watcher_new(&w, ctx, cfg, &options, err, sizeof err) < 0) {

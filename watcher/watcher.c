@@ -18,7 +18,10 @@
 #include "common/log.h"
 #include "proto/envelope.h"
 #include "proto/status.h"
+#include "watcher/kube_status.h"
 #include "watcher/projection.h"
+#include "watcher/record.h"
+#include "watcher/reflector.h"
 #include "watcher/replay.h"
 
 #define WATCHER_LINE_MAX 1024
@@ -48,7 +51,11 @@ struct watcher {
     const kv_config *cfg; /* borrowed */
     bus_pub_t *pub;
     void *status_pull;
-    replay_t *replay;
+    replay_t *replay;           /* replay source */
+    kube_client_t *kube;        /* live source: the API client, */
+    reflector_set_t *reflectors; /* the list+watch of every kind, */
+    kube_status_t *kube_status; /* the Service status writer, */
+    record_t *record;           /* and --record */
     bool follow;
     size_t batch;
     char *status_file;
@@ -238,6 +245,8 @@ static void apply_object_status(watcher_t *w, proto_object_status *st)
     st->tenant = NULL;
     st->error = NULL;
     log_object_status(cur);
+    if (w->kube_status)
+        kube_status_set(w->kube_status, cur->object, cur->vips, cur->n_vips);
     w->status_dirty = true;
 }
 
@@ -361,7 +370,11 @@ int64_t watcher_step(watcher_t *w, int64_t now_ms)
 
     bus_pub_serve(w->pub);
     receive_status(w);
-    if (now_ms >= w->next_replay_ms) {
+    if (w->kube) {
+        kube_client_step(w->kube, now_ms);
+        wait = min_wait(wait, reflector_set_step(w->reflectors, now_ms));
+        wait = min_wait(wait, kube_status_step(w->kube_status, now_ms));
+    } else if (now_ms >= w->next_replay_ms) {
         if (replay_batch(w))
             w->next_replay_ms = now_ms; /* more waiting: come back at once */
         else if (w->follow)
@@ -371,8 +384,12 @@ int64_t watcher_step(watcher_t *w, int64_t now_ms)
         else
             w->next_replay_ms = now_ms + WATCHER_FOLLOW_POLL_MS; /* a read error: retry */
     }
-    if (!w->markers_published && replay_reached_end(w->replay))
+    if (w->replay && !w->markers_published && replay_reached_end(w->replay))
         publish_markers(w);
+    if (w->kube && !w->markers_published && reflector_set_synced(w->reflectors)) {
+        w->markers_published = true;
+        log_info("initial state of every kind published; watching for changes");
+    }
     if (w->status_file && w->status_dirty && now_ms >= w->next_status_write_ms) {
         if (write_status_file(w) == KV_OK)
             w->status_dirty = false;
@@ -380,7 +397,9 @@ int64_t watcher_step(watcher_t *w, int64_t now_ms)
             w->next_status_write_ms = now_ms + WATCHER_STATUS_RETRY_MS;
     }
     wait = min_wait(wait, bus_pub_tick(w->pub, now_ms));
-    if (w->next_replay_ms != INT64_MAX)
+    if (w->kube)
+        wait = min_wait(wait, kube_client_timeout_ms(w->kube, now_ms));
+    else if (w->next_replay_ms != INT64_MAX)
         wait = min_wait(wait, w->next_replay_ms - now_ms);
     if (w->status_file && w->status_dirty)
         wait = min_wait(wait, w->next_status_write_ms - now_ms);
@@ -391,7 +410,9 @@ int watcher_pollitems(watcher_t *w, zmq_pollitem_t *items)
 {
     items[0] = (zmq_pollitem_t){.socket = bus_pub_snapshot_socket(w->pub), .events = ZMQ_POLLIN};
     items[1] = (zmq_pollitem_t){.socket = w->status_pull, .events = ZMQ_POLLIN};
-    return WATCHER_POLLITEMS;
+    if (!w->kube)
+        return 2;
+    return 2 + kube_client_pollitems(w->kube, items + 2, WATCHER_POLLITEMS - 2);
 }
 
 uint64_t watcher_run_id(const watcher_t *w) { return bus_pub_epoch(w->pub); }
@@ -456,7 +477,10 @@ void watcher_describe_lag(const watcher_t *w, const char *tenant, char *buf, siz
 
     if (p && p->last_error)
         snprintf(error, sizeof error, ", last error: %s", p->last_error);
-    if (!w->markers_published)
+    if (w->kube)
+        snprintf(buf, len, "watching the API server has no end%s",
+                 w->markers_published ? "" : " (and not every kind is listed yet)");
+    else if (!w->markers_published)
         snprintf(buf, len, "the replay of %s has not reached its end", replay_path(w->replay));
     else if (w->follow)
         snprintf(buf, len, "following %s has no end", replay_path(w->replay));
@@ -474,18 +498,49 @@ void watcher_describe_lag(const watcher_t *w, const char *tenant, char *buf, siz
 
 /* ---- life cycle ------------------------------------------------------------ */
 
+/* The live source: the API client (taking options->kube), the reflectors
+ * publishing through w->pub, the Service status writer, the recorder. */
+static int watcher_open_live(watcher_t *w, const watcher_options *options, char *err,
+                             size_t err_len)
+{
+    int rc;
+    if (options->record_file) {
+        rc = record_open(&w->record, options->record_file, err, err_len);
+        if (rc < 0) {
+            kube_config *kube = options->kube;
+            kube_config_destroy(&kube);
+            return rc;
+        }
+    }
+    rc = kube_client_new(&w->kube, options->kube, err, err_len);
+    if (rc < 0)
+        return rc;
+    reflector_options ropts = {.client = w->kube,
+                               .pub = w->pub,
+                               .record = w->record,
+                               .idle_ms = options->watch_idle_ms};
+    rc = reflector_set_new(&w->reflectors, &ropts);
+    rc = rc ?: kube_status_new(&w->kube_status, w->kube);
+    if (rc < 0)
+        snprintf(err, err_len, "%s", kv_strerror(rc));
+    return rc;
+}
+
 int watcher_new(watcher_t **out, void *zmq_ctx, const kv_config *cfg,
                 const watcher_options *options, char *err, size_t err_len)
 {
     watcher_t *w = calloc(1, sizeof *w);
+    kube_config *kube = options->kube;
     replay_options replay_opts = {.follow = options->follow, .max_line = options->max_line};
     int rc;
 
     *out = NULL;
-    if (!w)
+    if (!w) {
+        kube_config_destroy(&kube);
         return KV_ERR_NOMEM;
+    }
     w->cfg = cfg;
-    w->follow = options->follow;
+    w->follow = options->follow || options->kube; /* live has no end of stream */
     w->batch = options->batch ? options->batch : WATCHER_BATCH;
     rc = bus_pub_new(&w->pub, zmq_ctx, cfg->k8s_publish, cfg->k8s_snapshot);
     if (rc < 0) {
@@ -499,8 +554,12 @@ int watcher_new(watcher_t **out, void *zmq_ctx, const kv_config *cfg,
         snprintf(err, err_len, "cannot bind %s: %s", cfg->status_endpoint, zmq_strerror(errno));
         goto out_destroy;
     }
-    rc = replay_open(&w->replay, options->replay_file, &replay_opts);
-    if (rc < 0) {
+    if (options->kube) {
+        rc = watcher_open_live(w, options, err, err_len);
+        kube = NULL; /* taken */
+        if (rc < 0)
+            goto out_destroy;
+    } else if ((rc = replay_open(&w->replay, options->replay_file, &replay_opts)) < 0) {
         snprintf(err, err_len, "cannot open replay file %s: %s", options->replay_file,
                  strerror(errno));
         goto out_destroy;
@@ -516,12 +575,17 @@ int watcher_new(watcher_t **out, void *zmq_ctx, const kv_config *cfg,
         }
         snprintf(w->status_tmp, n, "%s.tmp", options->status_file);
     }
-    log_info("replaying %s%s; run id %llu", options->replay_file,
-             w->follow ? " (following)" : "", (unsigned long long)bus_pub_epoch(w->pub));
+    if (w->kube)
+        log_info("watching %s (%s); run id %llu", kube_client_config(w->kube)->server,
+                 kube_client_config(w->kube)->origin, (unsigned long long)bus_pub_epoch(w->pub));
+    else
+        log_info("replaying %s%s; run id %llu", options->replay_file,
+                 w->follow ? " (following)" : "", (unsigned long long)bus_pub_epoch(w->pub));
     *out = w;
     return KV_OK;
 
 out_destroy:
+    kube_config_destroy(&kube);
     watcher_destroy(&w);
     return rc;
 }
@@ -544,6 +608,10 @@ void watcher_destroy(watcher_t **watcher_p)
         free(progress);
     }
     replay_destroy(&w->replay);
+    kube_status_destroy(&w->kube_status);
+    reflector_set_destroy(&w->reflectors);
+    kube_client_destroy(&w->kube);
+    record_close(&w->record);
     bus_socket_close(&w->status_pull);
     bus_pub_destroy(&w->pub);
     free(w->status_file);

@@ -1,7 +1,11 @@
-/* watcher.h — the watcher's state and one step of its loop, replay path.
+/* watcher.h — the watcher's state and one step of its loop.
  *
  * A watcher owns the k8s stream publisher (PUB + snapshot ROUTER), the PULL
- * socket syncers push status to, and the replay reader. Each step answers
+ * socket syncers push status to, and its source: the replay reader, or (live)
+ * a Kubernetes API client with one reflector per kind and the writer of
+ * Service status. Live, each step drives the client's sockets and timers;
+ * "!synced/<Kind>" comes from each kind's first list and there is no end of
+ * stream. Replay: each step answers
  * snapshot requests, takes the status messages waiting, replays at most one
  * batch of events (so snapshots and heartbeats are served in between) and
  * sends due heartbeats. When the replay first reaches the end of its file it
@@ -22,17 +26,23 @@
 #include <zmq.h>
 
 #include "common/config.h"
+#include "watcher/kube_client.h"
+#include "watcher/kube_config.h"
 
 #define WATCHER_BATCH 500          /* events replayed per step */
 #define WATCHER_FOLLOW_POLL_MS 100 /* how often a followed file is checked */
 #define WATCHER_STATUS_PER_STEP 1000
 #define WATCHER_STATUS_RETRY_MS 1000 /* a failed status file write is retried */
-#define WATCHER_POLLITEMS 2
+/* The bus sockets, then the sockets of the live client. */
+#define WATCHER_POLLITEMS (2 + KUBE_CLIENT_MAX_SOCKETS)
 
 typedef struct watcher watcher_t;
 
 typedef struct {
-    const char *replay_file; /* required */
+    kube_config *kube;       /* set: live from the API server (taken, even on failure) */
+    const char *record_file; /* live only: write what is seen in the replay format */
+    int64_t watch_idle_ms;   /* live only; 0: KAVI_WATCH_IDLE_MS or 90 s */
+    const char *replay_file; /* required without kube */
     bool follow;
     const char *status_file; /* NULL: none */
     size_t max_line;         /* 0: REPLAY_MAX_LINE */
@@ -46,7 +56,7 @@ int watcher_new(watcher_t **out, void *zmq_ctx, const kv_config *cfg,
                 const watcher_options *options, char *err, size_t err_len);
 void watcher_destroy(watcher_t **watcher);
 
-/* Fills WATCHER_POLLITEMS items to wait on for ZMQ_POLLIN; returns how many. */
+/* Fills up to WATCHER_POLLITEMS items to wait on; returns how many. */
 int watcher_pollitems(watcher_t *w, zmq_pollitem_t *items);
 
 /* Does everything due at now_ms; returns the milliseconds until the next
@@ -55,7 +65,8 @@ int64_t watcher_step(watcher_t *w, int64_t now_ms);
 
 /* The id of this run, carried by "!eos" and echoed back by syncers. */
 uint64_t watcher_run_id(const watcher_t *w);
-/* The replay reached the end of its file and the markers are published. */
+/* The replay reached the end of its file and the markers are published;
+ * live: every kind has been listed once (or skipped as absent). */
 bool watcher_replay_done(const watcher_t *w);
 
 typedef enum {
