@@ -105,6 +105,11 @@ void kit_stage_kill(kit_pipeline *p, kit_stage stage) { (void)stage_wait(p, stag
 
 int kit_pipeline_start(kit_pipeline *p, const char *extra_config)
 {
+    return kit_pipeline_start_from(p, extra_config, NULL);
+}
+
+int kit_pipeline_start_from(kit_pipeline *p, const char *extra_config, const char *kubeconfig)
+{
     memset(p, 0, sizeof *p);
     snprintf(p->dir, sizeof p->dir, "%s/kavi-it-%d-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
              (int)getpid(), ++pipeline_counter);
@@ -138,13 +143,15 @@ int kit_pipeline_start(kit_pipeline *p, const char *extra_config)
             "logLevel: INFO\n"
             "vipNetworkList:\n  - networkName: vip-net\n"
             "credentials:\n  username: admin\n  password: avi123\n"
-            "kubernetes:\n  source: replay\n  replayFile: %s\n  follow: true\n"
+            "kubernetes:\n  source: %s\n  %s: %s\n%s"
             "bus:\n"
             "  k8sPublish: tcp://127.0.0.1:%d\n  k8sSnapshot: tcp://127.0.0.1:%d\n"
             "  modelPublish: tcp://127.0.0.1:%d\n  modelSnapshot: tcp://127.0.0.1:%d\n"
             "  status: tcp://127.0.0.1:%d\n"
             "%s",
-            avisim_port(p->sim), p->stream_path, base, base + 1, base + 2, base + 3, base + 4,
+            avisim_port(p->sim), kubeconfig ? "kubeconfig" : "replay",
+            kubeconfig ? "kubeconfig" : "replayFile", kubeconfig ? kubeconfig : p->stream_path,
+            kubeconfig ? "" : "  follow: true\n", base, base + 1, base + 2, base + 3, base + 4,
             extra_config ? extra_config : "");
     fclose(cfg);
     for (int s = 0; s < KIT_STAGES; s++)

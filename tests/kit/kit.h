@@ -46,6 +46,9 @@ typedef struct {
  * plus `extra_config` lines) and starts the three stages on an empty
  * followed stream. */
 int kit_pipeline_start(kit_pipeline *p, const char *extra_config);
+/* The same with the watcher on a live API server named by a kubeconfig
+ * (NULL: the followed stream). */
+int kit_pipeline_start_from(kit_pipeline *p, const char *extra_config, const char *kubeconfig);
 /* Stops every stage with SIGTERM; false (reason in why) if one did not exit 0
  * — under the sanitizers, a leak or an error at exit. */
 bool kit_pipeline_stop(kit_pipeline *p, char *why, size_t why_len);
