@@ -26,8 +26,13 @@
 
 #define WATCHER_LINE_MAX 1024
 
-/* The kinds the replay publishes; each gets its "!synced/<Kind>" marker. */
-static const char *const watcher_kinds[] = {"Node", "Service", "EndpointSlice"};
+/* Every kind the watcher projects gets its "!synced/<Kind>" marker at the
+ * first end of file: a recording is the whole state, and a kind it does
+ * not mention has no objects (as an API group that is not installed). */
+static const char *const watcher_kinds[] = {"Node",         "Service",      "EndpointSlice",
+                                            "Namespace",    "Secret",       "Ingress",
+                                            "IngressClass", "Route",        "GatewayClass",
+                                            "Gateway",      "HTTPRoute"};
 
 typedef struct {
     char *object; /* "Service/<ns>/<name>", the hash key */
