@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/dynbuf.h"
+#include "common/base64.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "watcher/manifest.h"
@@ -122,66 +123,6 @@ static char *resolve_path(const char *dir, const char *path)
     if (out)
         snprintf(out, n, "%s/%s", dir, path);
     return out;
-}
-
-/* ---- base64 ----------------------------------------------------------------- */
-
-static int base64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-int kube_base64_decode(char **out, size_t *out_len, const char *text, size_t len)
-{
-    char *buf = malloc(len / 4 * 3 + 4);
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t n = 0, pad = 0, symbols = 0;
-
-    *out = NULL;
-    *out_len = 0;
-    if (!buf)
-        return KV_ERR_NOMEM;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = base64_value(c);
-        if (v < 0 || pad > 0)
-            goto out_invalid; /* a symbol after padding, or not base64 */
-        symbols++;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    /* One symbol alone cannot carry a byte; padding completes a quantum. */
-    if (symbols % 4 == 1 || pad > 2 || (pad && (symbols + pad) % 4 != 0))
-        goto out_invalid;
-    buf[n] = '\0';
-    *out = buf;
-    *out_len = n;
-    return KV_OK;
-
-out_invalid:
-    free(buf);
-    return KV_ERR_INVALID;
 }
 
 /* ---- exec credential plugins ---------------------------------------------------- */
@@ -733,7 +674,7 @@ static int entry_base64(kubeconfig_set *set, const kubeconfig_entry *e, const ch
     if (rc < 0 || !text)
         return rc;
     blob_clear(out);
-    rc = kube_base64_decode(&out->data, &out->len, text, strlen(text));
+    rc = base64_decode(&out->data, &out->len, text, strlen(text), false);
     if (rc == KV_ERR_INVALID || (rc == KV_OK && out->len == 0)) {
         blob_clear(out);
         snprintf(key, sizeof key, "%s[%zu].%s.%s", list, e->index, field, member);

@@ -93,9 +93,6 @@ void kube_config_invalidate(kube_config *cfg);
 
 void kube_config_destroy(kube_config **cfg);
 
-/* Standard base64 (RFC 4648 §4, padding optional, whitespace ignored) into
- * a new NUL-terminated buffer. KV_ERR_INVALID on any other byte. */
-int kube_base64_decode(char **out, size_t *out_len, const char *text, size_t len);
 
 /* Runs the exec plugin and takes its ExecCredential (test hook too). */
 int kube_config_run_exec(kube_config *cfg, char *err, size_t err_len);

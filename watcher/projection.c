@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "common/error.h"
 #include "common/log.h"
 
@@ -745,73 +746,6 @@ out_free_namespace:
 
 /* ---- Secret --------------------------------------------------------------- */
 
-static int base64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard padded base64 (RFC 4648 §4), as the API server writes a Secret's
- * data; CR and LF are skipped as Go's decoder does. *out is NUL-terminated. */
-static int base64_decode(const char *in, char **out, size_t *out_len)
-{
-    size_t in_len = strlen(in), n = 0, quad = 0, pad = 0;
-    uint32_t acc = 0;
-    char *buf = malloc(in_len / 4 * 3 + 4);
-
-    *out = NULL;
-    if (!buf)
-        return KV_ERR_NOMEM;
-    for (const char *p = in; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '\r' || c == '\n')
-            continue;
-        if (c == '=') {
-            /* Padding only completes the last quad, after two or three digits. */
-            if (quad < 2 || (pad == 0 && quad == 4))
-                goto out_invalid;
-            pad++;
-            quad++;
-            acc <<= 6;
-            if (quad == 4) {
-                buf[n++] = (char)(acc >> 16);
-                if (pad == 1)
-                    buf[n++] = (char)(acc >> 8);
-            }
-            continue;
-        }
-        int value = base64_value(c);
-        if (value < 0 || pad)
-            goto out_invalid;
-        acc = (acc << 6) | (uint32_t)value;
-        if (++quad == 4) {
-            buf[n++] = (char)(acc >> 16);
-            buf[n++] = (char)(acc >> 8);
-            buf[n++] = (char)acc;
-            quad = 0;
-            acc = 0;
-        }
-    }
-    if (quad % 4 != 0)
-        goto out_invalid;
-    buf[n] = '\0';
-    *out = buf;
-    *out_len = n;
-    return KV_OK;
-
-out_invalid:
-    free(buf);
-    return KV_ERR_INVALID;
-}
 
 /* Only TLS Secrets are watched (the live client selects them by field); any
  * other type is PROJECTION_IGNORED. An unset type is Opaque, the default. */
@@ -854,7 +788,7 @@ static int secret_pem(projection_ctx *ctx, const json_t *data, const json_t *str
     path_join(path, sizeof path, "data", key);
     if (strlen(encoded) / 4 * 3 > PROJECTION_MAX_PEM)
         return reject(ctx, "%s is larger than 1 MiB", path);
-    rc = base64_decode(encoded, out, &len);
+    rc = base64_decode(out, &len, encoded, strlen(encoded), true);
     if (rc == KV_ERR_INVALID)
         return reject(ctx, "%s is not valid base64", path);
     if (rc == KV_OK && strlen(*out) != len) {

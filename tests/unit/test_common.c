@@ -4,9 +4,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/backoff.h"
+#include "common/base64.h"
 #include "common/dynbuf.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -57,6 +59,25 @@ static void test_backoff_doubles_within_jitter_up_to_its_cap(void **state)
     assert_true(backoff_next_ms(&b) <= 100);
 }
 
+static void test_strict_base64_wants_padding_and_skips_only_line_breaks(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(base64_decode(&out, &len, "Zm9v\r\nYmE=", 10, true), KV_OK);
+    assert_string_equal(out, "fooba");
+    free(out);
+    static const char *const bad[] = {"Zm8", "Zm9v YmE=", "Zg=a", "Zg===", "Zm9v\tYmE="};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(base64_decode(&out, &len, bad[i], strlen(bad[i]), true), KV_ERR_INVALID);
+        assert_null(out);
+    }
+    /* Lenient (kubeconfig): the same unpadded and spaced input is fine. */
+    assert_int_equal(base64_decode(&out, &len, "Zm9v YmE", 8, false), KV_OK);
+    assert_string_equal(out, "fooba");
+    free(out);
+}
+
 static void test_log_levels_parse_by_name(void **state)
 {
     (void)state;
@@ -75,6 +96,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_dynbuf_grows_and_stays_nul_terminated),
         cmocka_unit_test(test_dynbuf_refuses_to_pass_its_maximum_and_keeps_content),
         cmocka_unit_test(test_backoff_doubles_within_jitter_up_to_its_cap),
+        cmocka_unit_test(test_strict_base64_wants_padding_and_skips_only_line_breaks),
         cmocka_unit_test(test_log_levels_parse_by_name),
     };
     if (argc > 1)

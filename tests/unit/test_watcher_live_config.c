@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "common/base64.h"
 #include "common/error.h"
 #include "watcher/kube_client.h"
 #include "watcher/kube_config.h"
@@ -76,7 +77,7 @@ static void test_base64_decodes_padded_unpadded_and_wrapped(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out = NULL;
         size_t len = 0;
-        assert_int_equal(kube_base64_decode(&out, &len, cases[i].in, strlen(cases[i].in)), KV_OK);
+        assert_int_equal(base64_decode(&out, &len, cases[i].in, strlen(cases[i].in), false), KV_OK);
         assert_int_equal(len, strlen(cases[i].out));
         assert_memory_equal(out, cases[i].out, len);
         assert_int_equal(out[len], '\0');
@@ -91,7 +92,7 @@ static void test_base64_rejects_foreign_bytes_and_bad_padding(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *out = (char *)1;
         size_t len = 1;
-        assert_int_equal(kube_base64_decode(&out, &len, bad[i], strlen(bad[i])), KV_ERR_INVALID);
+        assert_int_equal(base64_decode(&out, &len, bad[i], strlen(bad[i]), false), KV_ERR_INVALID);
         assert_null(out);
     }
 }
