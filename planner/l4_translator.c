@@ -78,6 +78,13 @@ static void put(json_t *body, const char *key, json_t *value, bool *failed)
         *failed = true;
 }
 
+/* What makes an object kavi's, as AKO marks its own (DESIGN.md §2). */
+static void put_ownership(json_t *body, const l4_context *ctx, bool *failed)
+{
+    put(body, "created_by", json_string(config_created_by(ctx->cfg)), failed);
+    put(body, "markers", markers(ctx), failed);
+}
+
 static int pool_name(char *buf, size_t buf_len, const l4_context *ctx,
                      const proto_service_port *port)
 {
@@ -106,8 +113,7 @@ static json_t *health_monitor_body(const l4_context *ctx)
                   "HTTP_2XX"),
         &failed);
     put(body, "tenant_ref", ref_to("tenant", ctx->cfg->tenant_name), &failed);
-    put(body, "created_by", json_string(config_created_by(ctx->cfg)), &failed);
-    put(body, "markers", markers(ctx), &failed);
+    put_ownership(body, ctx, &failed);
     if (failed) {
         json_decref(body);
         return NULL;
@@ -158,8 +164,7 @@ static json_t *pool_body(const l4_context *ctx, const char *name, const proto_se
         json_pack("[o]", ref_to("healthmonitor",
                                 ctx->hm_name[0] ? ctx->hm_name : protocol->health_monitor)),
         &failed);
-    put(body, "created_by", json_string(config_created_by(ctx->cfg)), &failed);
-    put(body, "markers", markers(ctx), &failed);
+    put_ownership(body, ctx, &failed);
     put(body, "service_metadata", json_string(ctx->service_metadata), &failed);
     if (failed) {
         json_decref(body);
@@ -194,8 +199,7 @@ static json_t *policy_set_body(const l4_context *ctx, char (*pool_names)[NAME_BU
     }
     put(body, "name", json_string(ctx->vs_name), &failed);
     put(body, "tenant_ref", ref_to("tenant", ctx->cfg->tenant_name), &failed);
-    put(body, "created_by", json_string(config_created_by(ctx->cfg)), &failed);
-    put(body, "markers", markers(ctx), &failed);
+    put_ownership(body, ctx, &failed);
     put(body, "l4_connection_policy", json_pack("{s:o}", "rules", rules), &failed);
     if (failed) {
         json_decref(body);
@@ -279,8 +283,7 @@ static json_t *virtual_service_body(const l4_context *ctx)
         &failed);
     put(body, "remove_listening_port_on_vs_down", json_true(), &failed);
     put(body, "traffic_enabled", json_true(), &failed);
-    put(body, "created_by", json_string(config_created_by(ctx->cfg)), &failed);
-    put(body, "markers", markers(ctx), &failed);
+    put_ownership(body, ctx, &failed);
     put(body, "service_metadata", json_string(ctx->service_metadata), &failed);
     if (failed) {
         json_decref(body);
