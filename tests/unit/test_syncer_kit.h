@@ -215,6 +215,27 @@ static inline char *kit_write_log(const kit_env *env)
     return out;
 }
 
+/* How many "METHOD type" requests in the log carried this checksum. */
+static inline int kit_count_with_checksum(const kit_env *env, const char *method, const char *type,
+                                          const char *checksum)
+{
+    json_t *log = kit_http(env->port, "GET", "/_sim/log", NULL, NULL);
+    size_t index;
+    json_t *e;
+    int n = 0;
+    json_array_foreach(log, index, e) {
+        const char *m = json_string_value(json_object_get(e, "method"));
+        const char *t = json_string_value(json_object_get(e, "type"));
+        const char *sum =
+            json_string_value(json_object_get(json_object_get(e, "body"), "cloud_config_cksum"));
+        if (m && t && sum && strcmp(m, method) == 0 && strcmp(t, type) == 0 &&
+            strcmp(sum, checksum) == 0)
+            n++;
+    }
+    json_decref(log);
+    return n;
+}
+
 /* Position of needle in haystack, failing the test when absent. */
 static inline long kit_position(const char *haystack, const char *needle)
 {

@@ -199,8 +199,10 @@ static bool nothing_pending(loop_fx *fx, const void *arg)
     (void)arg;
     syncer_stats st;
     syncer_get_stats(fx->syncer, &st);
+    /* The last progress received must agree with the syncer: one sent
+     * earlier with the same pending count may still be the latest here. */
     return st.consistent && st.cache_loaded && st.pending == 0 && fx->progress_count > 0 &&
-           fx->progress.pending == 0;
+           fx->progress.pending == 0 && fx->progress.failed == st.failed;
 }
 
 static bool eos_reached(loop_fx *fx, const void *arg)
@@ -348,6 +350,11 @@ static void test_transient_failures_are_retried_until_the_model_lands(void **sta
     fx_stop(&fx);
 }
 
+static bool pool_attempted_with(loop_fx *fx, const void *arg)
+{
+    return kit_count_with_checksum(&fx->env, "POST", "pool", arg) > 0;
+}
+
 static void test_latest_version_wins_over_one_still_waiting(void **state)
 {
     (void)state;
@@ -358,18 +365,28 @@ static void test_latest_version_wins_over_one_still_waiting(void **state)
     fx_run_until(&fx, nothing_pending, NULL, "the first model");
     kit_reset_log(&fx.env);
 
-    /* Two versions in a row reach the syncer before it gets to either. */
+    /* v1 waits in backoff: the controller refuses writes for now. Then v2
+     * arrives and is tried in its place. */
     proto_model *v1 = kit_l4_model("ns", "a", port_80, 1, "10.0.0.3:31081");
     proto_model *v2 = kit_l4_model("ns", "a", port_80, 1, "10.0.0.4:31081");
+    const char *v1_sum = kit_model_find(v1, "pool", "kavi--ns-a-TCP-80")->checksum;
+    const char *v2_sum = kit_model_find(v2, "pool", "kavi--ns-a-TCP-80")->checksum;
+    kit_faults(&fx.env, "{\"upgrade_in_progress\": true}");
     fx_publish_model(&fx, v1);
+    fx_run_until(&fx, pool_attempted_with, v1_sum, "a refused attempt at v1");
     fx_publish_model(&fx, v2);
+    fx_run_until(&fx, pool_attempted_with, v2_sum, "a refused attempt at v2");
+
+    kit_faults(&fx.env, NULL);
+    kit_reset_log(&fx.env);
     fx_run_until(&fx, owner_has_vip, "Service/ns/a", "a VIP for Service/ns/a");
 
+    /* Once writes are allowed, only v2 is ever written, once. */
     assert_int_equal(kit_count(&fx.env, "POST pool"), 1);
     assert_int_equal(kit_count(&fx.env, "PUT pool"), 0);
+    assert_int_equal(kit_count_with_checksum(&fx.env, "POST", "pool", v1_sum), 0);
     json_t *pool = kit_state_object(&fx.env, "pool", "kavi--ns-a-TCP-80");
-    assert_string_equal(json_string_value(json_object_get(pool, "cloud_config_cksum")),
-                        kit_model_find(v2, "pool", "kavi--ns-a-TCP-80")->checksum);
+    assert_string_equal(json_string_value(json_object_get(pool, "cloud_config_cksum")), v2_sum);
 
     json_decref(pool);
     proto_model_destroy(&v1);
@@ -423,8 +440,12 @@ static void test_planner_restart_deletes_nothing_until_complete_again(void **sta
     fx_publish_model(&fx, a);
     fx_publish_model(&fx, b);
     fx_publish_marker(&fx, PROTO_KEY_COMPLETE, 0);
-    fx_run_until(&fx, owner_has_vip, "Service/ns/b", "a VIP for Service/ns/b");
-    fx_run_until(&fx, gc_ran, NULL, "first garbage collection");
+    fx_publish_marker(&fx, PROTO_KEY_EOS, 5);
+    /* The progress saying run 5 is done follows every status the syncer
+     * sent up to then (one socket, in order): the count below is settled. */
+    uint64_t run = 5;
+    fx_run_until(&fx, eos_reached, &run, "end of stream 5");
+    assert_true(gc_ran(&fx, NULL));
     unsigned status_count = fx_owner(&fx, "Service/ns/a")->received;
 
     /* The planner restarts: a new publisher with an empty snapshot. */
