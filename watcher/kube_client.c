@@ -34,7 +34,6 @@ struct kube_request {
     void *payload;
     dynbuf body;
     long status_seen; /* response code when the body started */
-    int64_t retry_after_ms;
     CURLcode result; /* set when the transfer finished */
     bool done;      /* left the multi handle, callback pending */
     bool cancelled; /* cancelled while its callback was pending */
@@ -156,29 +155,6 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
         return r->on_data(r->payload, data, len) < 0 ? 0 : len;
     if (dynbuf_append(&r->body, data, len) < 0)
         return 0; /* over the cap: abort rather than grow without bound */
-    return len;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
-{
-    kube_request_t *r = userp;
-    size_t len = size * nmemb;
-    static const char name[] = "retry-after:";
-    if (len > 5 && strncmp(data, "HTTP/", 5) == 0)
-        r->retry_after_ms = -1; /* a new response starts */
-    else if (len > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
-        char value[32];
-        size_t n = len - (sizeof name - 1);
-        if (n >= sizeof value)
-            n = sizeof value - 1;
-        memcpy(value, data + sizeof name - 1, n);
-        value[n] = '\0';
-        char *end = NULL;
-        long seconds = strtol(value, &end, 10);
-        /* Only the delay-seconds form; an HTTP date falls back to backoff. */
-        if (end != value && seconds >= 0 && seconds <= 3600)
-            r->retry_after_ms = seconds * 1000;
-    }
     return len;
 }
 
@@ -328,8 +304,6 @@ static int configure(kube_client_t *c, kube_request_t *r, const kube_request_spe
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* gzip for large lists */
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)KUBE_CONNECT_TIMEOUT_MS);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -428,7 +402,6 @@ int kube_client_start(kube_client_t *c, const kube_request_spec *spec, kube_requ
     r->on_data = spec->on_data;
     r->on_done = spec->on_done;
     r->payload = spec->payload;
-    r->retry_after_ms = -1;
     dynbuf_init(&r->body, spec->streaming ? KUBE_ERROR_BODY_MAX : KUBE_BODY_MAX);
     r->easy = curl_easy_init();
     rc = r->easy ? configure(c, r, spec) : KV_ERR_NOMEM;
@@ -485,6 +458,16 @@ int64_t kube_client_timeout_ms(const kube_client_t *c, int64_t now_ms)
 
 int kube_client_running(const kube_client_t *c) { return c->running; }
 
+/* The reply's Retry-After in ms, -1 when it had none. curl reads both forms,
+ * delay-seconds and HTTP-date; an absurd wait is capped at an hour. */
+static int64_t retry_after_ms(CURL *easy)
+{
+    curl_off_t seconds = 0;
+    if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &seconds) != CURLE_OK || seconds <= 0)
+        return -1;
+    return (int64_t)(seconds < 3600 ? seconds : 3600) * 1000;
+}
+
 static void finish_done(kube_client_t *c)
 {
     kube_request_t *done[256];
@@ -519,7 +502,7 @@ static void finish_done(kube_client_t *c)
                 .error = code == CURLE_OK ? NULL : (r->error[0] ? r->error : curl_easy_strerror(code)),
                 .body = r->body.data ? r->body.data : "",
                 .body_len = r->body.len,
-                .retry_after_ms = r->retry_after_ms,
+                .retry_after_ms = retry_after_ms(r->easy),
             };
             r->on_done(r->payload, &resp);
         }

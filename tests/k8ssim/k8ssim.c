@@ -527,6 +527,7 @@ int k8ssim_new(k8ssim_t **out, const k8ssim_options_t *opts)
     sim->bookmark_interval_ms =
         opts->bookmark_interval_ms > 0 ? opts->bookmark_interval_ms : DEFAULT_BOOKMARK_INTERVAL_MS;
     sim->serve_routes = opts->serve_routes;
+    sim->retry_after_http_date = opts->retry_after_http_date;
     sim->serve_gateway_api = opts->serve_gateway_api;
     sim->history = calloc((size_t)sim->history_limit, sizeof(*sim->history));
     if (!sim->history)

@@ -29,6 +29,7 @@ typedef struct {
     int bookmark_interval_ms;   /* BOOKMARK on every open watch this often when allowWatchBookmarks=true (default 1000) */
     bool serve_routes;          /* serve route.openshift.io/v1 (OpenShift); default false → 404 and absent from /apis */
     bool serve_gateway_api;     /* serve gateway.networking.k8s.io/v1; default false */
+    bool retry_after_http_date; /* Retry-After as an HTTP-date, not delay-seconds */
 } k8ssim_options_t;
 int  k8ssim_new(k8ssim_t **out, const k8ssim_options_t *opts);   /* serves on 127.0.0.1 */
 int  k8ssim_port(const k8ssim_t *sim);

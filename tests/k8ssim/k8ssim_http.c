@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "k8ssim_internal.h"
 
@@ -68,7 +69,7 @@ json_t *k8ssim_status_new(int code, const char *reason, const char *message)
 }
 
 enum MHD_Result k8ssim_reply_json(struct MHD_Connection *conn, int status, json_t *body,
-                                  int retry_after_s)
+                                  const char *retry_after)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(body);
@@ -82,21 +83,35 @@ enum MHD_Result k8ssim_reply_json(struct MHD_Connection *conn, int status, json_
         return MHD_NO;
     }
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    if (retry_after_s > 0) {
-        char value[16];
-        snprintf(value, sizeof(value), "%d", retry_after_s);
-        MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, value);
-    }
+    if (retry_after)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, response);
     MHD_destroy_response(response);
     return ret;
+}
+
+/* Retry-After in delay-seconds or, when the simulator is told to, as the
+ * HTTP-date that many seconds from now (RFC 9110 §10.2.3); NULL for none. */
+static const char *retry_after_value(const k8ssim_t *sim, int seconds, char *buf, size_t len)
+{
+    if (seconds <= 0)
+        return NULL;
+    if (!sim->retry_after_http_date) {
+        snprintf(buf, len, "%d", seconds);
+        return buf;
+    }
+    time_t at = time(NULL) + seconds;
+    struct tm tm;
+    gmtime_r(&at, &tm);
+    strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return buf;
 }
 
 static enum MHD_Result reply_status(struct MHD_Connection *conn, int *status, int code,
                                     const char *message)
 {
     *status = code;
-    return k8ssim_reply_json(conn, code, k8ssim_status_new(code, NULL, message), 0);
+    return k8ssim_reply_json(conn, code, k8ssim_status_new(code, NULL, message), NULL);
 }
 
 static enum MHD_Result reply_not_found(struct MHD_Connection *conn, int *status,
@@ -110,7 +125,7 @@ static enum MHD_Result reply_not_found(struct MHD_Connection *conn, int *status,
                         json_pack("{s:s,s:s,s:s}", "name", name, "group", res->group, "kind",
                                   res->plural));
     *status = 404;
-    return k8ssim_reply_json(conn, 404, body, 0);
+    return k8ssim_reply_json(conn, 404, body, NULL);
 }
 
 /* ---- request log and authentication ------------------------------------- */
@@ -364,7 +379,7 @@ static enum MHD_Result serve_discovery(struct k8ssim *sim, struct MHD_Connection
     if (!body)
         return reply_status(conn, status, 404, "the server could not find the requested resource");
     *status = 200;
-    return k8ssim_reply_json(conn, 200, body, 0);
+    return k8ssim_reply_json(conn, 200, body, NULL);
 }
 
 /* ---- lists -------------------------------------------------------------- */
@@ -553,7 +568,7 @@ static enum MHD_Result serve_list(struct k8ssim *sim, struct MHD_Connection *con
         free(fresh);
         free(start);
         *status = 410;
-        return k8ssim_reply_json(conn, 410, body, 0);
+        return k8ssim_reply_json(conn, 410, body, NULL);
     }
     if (rc < 0) {
         pthread_mutex_unlock(&sim->lock);
@@ -594,7 +609,7 @@ static enum MHD_Result serve_list(struct k8ssim *sim, struct MHD_Connection *con
     free(kind);
     free(start);
     *status = 200;
-    ret = k8ssim_reply_json(conn, 200, body, 0);
+    ret = k8ssim_reply_json(conn, 200, body, NULL);
     return ret;
 }
 
@@ -641,7 +656,7 @@ static enum MHD_Result serve_get_item(struct k8ssim *sim, struct MHD_Connection 
     if (!body)
         return reply_not_found(conn, status, r->res, r->name);
     *status = 200;
-    return k8ssim_reply_json(conn, 200, body, 0);
+    return k8ssim_reply_json(conn, 200, body, NULL);
 }
 
 /* PATCH (merge patch) or PUT on .../{name}/status. Only status changes, as on
@@ -723,7 +738,7 @@ static enum MHD_Result serve_status_write(struct k8ssim *sim, struct MHD_Connect
     if (!reply)
         return reply_status(conn, status, 500, "store failed");
     *status = 200;
-    return k8ssim_reply_json(conn, 200, reply, 0);
+    return k8ssim_reply_json(conn, 200, reply, NULL);
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -834,7 +849,9 @@ static enum MHD_Result handle(struct k8ssim *sim, struct MHD_Connection *conn, c
             json_object_set_new(body, "details",
                                 json_pack("{s:i}", "retryAfterSeconds", retry_after));
         status = fail;
-        ret = k8ssim_reply_json(conn, fail, body, retry_after);
+        char value[64];
+        ret = k8ssim_reply_json(conn, fail, body,
+                                retry_after_value(sim, retry_after, value, sizeof value));
     } else if (route_split(&r, url) < 0) {
         ret = reply_status(conn, &status, 404, "the server could not find the requested resource");
     } else {

@@ -94,6 +94,7 @@ struct k8ssim {
     int history_limit;
     int bookmark_interval_ms;
     bool serve_routes, serve_gateway_api;
+    bool retry_after_http_date;
 
     long rv;             /* last resourceVersion handed out */
     unsigned long uids;  /* uid counter */
@@ -144,9 +145,9 @@ int k8ssim_http_start(struct k8ssim *sim, int port);
 void k8ssim_http_stop(struct k8ssim *sim);
 /* A metav1.Status body. Owned by the caller. */
 json_t *k8ssim_status_new(int code, const char *reason, const char *message);
-/* Queues body (stolen) as JSON with the status; Retry-After when retry_after_s > 0. */
+/* Queues body (stolen) as JSON with the status; a Retry-After header unless NULL. */
 enum MHD_Result k8ssim_reply_json(struct MHD_Connection *conn, int status, json_t *body,
-                                  int retry_after_s);
+                                  const char *retry_after);
 
 /* k8ssim_watch.c */
 /* Starts a watch response for the resource from rv_text ("" / "0" = now, with

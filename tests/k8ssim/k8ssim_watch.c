@@ -290,7 +290,7 @@ static enum MHD_Result reply_too_large(struct MHD_Connection *conn, long wanted,
                         json_pack("{s:[{s:s,s:s}],s:i}", "causes", "type",
                                   "ResourceVersionTooLarge", "message",
                                   "Too large resource version", "retryAfterSeconds", 1));
-    return k8ssim_reply_json(conn, 504, status, 1);
+    return k8ssim_reply_json(conn, 504, status, "1");
 }
 
 enum MHD_Result k8ssim_watch_start(struct k8ssim *sim, struct MHD_Connection *conn,
@@ -314,7 +314,7 @@ enum MHD_Result k8ssim_watch_start(struct k8ssim *sim, struct MHD_Connection *co
             return k8ssim_reply_json(conn, 400,
                                      k8ssim_status_new(400, "BadRequest",
                                                        "invalid resourceVersion"),
-                                     0);
+                                     NULL);
         }
     }
     w = calloc(1, sizeof(*w));

@@ -772,19 +772,19 @@ static void test_stalled_watch_is_ended_by_the_idle_timer(void **state)
     fixture_stop(&f);
 }
 
-static void test_429_waits_for_retry_after(void **state)
+/* The first five requests (discovery and the four core lists, all sent at
+ * once) are refused with 429 and Retry-After; backoff alone is < 1 s, so a
+ * sync that took at least min_ms waited as told. */
+static void check_429_waits_for_retry_after(bool http_date, int seconds, int64_t min_ms)
 {
-    (void)state;
     fixture f;
-    k8ssim_options_t opts = {.bookmark_interval_ms = 200};
+    k8ssim_options_t opts = {.bookmark_interval_ms = 200, .retry_after_http_date = http_date};
     char extra[256];
     sim_start(&f, &opts);
     apply_service(&f, 0, 80);
     snprintf(extra, sizeof extra, "    certificate-authority: %s", ca_file);
     write_kubeconfig(&f, f.kubeconfig, extra, "    token: " TOKEN);
-    /* The first five requests (discovery and the four core lists, all sent
-     * at once) are refused with Retry-After: 2; backoff alone is < 1 s. */
-    k8ssim_fail_next(f.sim, 429, 2, 5);
+    k8ssim_fail_next(f.sim, 429, seconds, 5);
     int64_t start = clock_now_ms();
     watcher_start_kubeconfig(&f, NULL);
     sync_or_fail(&f);
@@ -801,8 +801,22 @@ static void test_429_waits_for_retry_after(void **state)
     json_decref(list);
     free(text);
     assert_int_equal(refused, 5);
-    assert_true(took >= 2000);
+    assert_true(took >= min_ms);
     fixture_stop(&f);
+}
+
+static void test_429_waits_for_retry_after(void **state)
+{
+    (void)state;
+    check_429_waits_for_retry_after(false, 2, 2000);
+}
+
+/* "Retry-After: <HTTP-date>" (RFC 9110): whole seconds, so a date three
+ * seconds ahead is at least two seconds away. */
+static void test_429_waits_for_retry_after_as_http_date(void **state)
+{
+    (void)state;
+    check_429_waits_for_retry_after(true, 3, 2000);
 }
 
 static void test_5xx_and_403_back_off_then_recover(void **state)
@@ -1164,6 +1178,7 @@ int main(void)
         cmocka_unit_test(test_dropped_watch_resumes_from_last_rv_without_relist),
         cmocka_unit_test(test_stalled_watch_is_ended_by_the_idle_timer),
         cmocka_unit_test(test_429_waits_for_retry_after),
+        cmocka_unit_test(test_429_waits_for_retry_after_as_http_date),
         cmocka_unit_test(test_5xx_and_403_back_off_then_recover),
         cmocka_unit_test(test_rotated_token_file_is_read_again_after_401),
         cmocka_unit_test(test_kubeconfig_token_file_and_ca_file),
