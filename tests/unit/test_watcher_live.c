@@ -45,6 +45,7 @@
 
 static char pki[64];
 static char ca_file[128], server_cert[128], server_key[128], client_cert[128], client_key[128];
+static char named_cert[128], named_key[128]; /* a server certificate for api.kavi.test only */
 
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...)
@@ -68,6 +69,8 @@ static int make_pki(void **state)
     snprintf(server_key, sizeof server_key, "%s/server.key", pki);
     snprintf(client_cert, sizeof client_cert, "%s/client.crt", pki);
     snprintf(client_key, sizeof client_key, "%s/client.key", pki);
+    snprintf(named_cert, sizeof named_cert, "%s/named.crt", pki);
+    snprintf(named_key, sizeof named_key, "%s/named.key", pki);
     int rc = run("(cd %s && "
                  "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key && "
                  "openssl req -x509 -new -key ca.key -subj /CN=kavi-test-ca -days 2 -out ca.crt && "
@@ -80,7 +83,12 @@ static int make_pki(void **state)
                  "openssl req -new -key client.key -subj /CN=kavi-client -out client.csr && "
                  "printf 'extendedKeyUsage=clientAuth\\n' > client.ext && "
                  "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
-                 "-days 2 -extfile client.ext -out client.crt"
+                 "-days 2 -extfile client.ext -out client.crt && "
+                 "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out named.key && "
+                 "openssl req -new -key named.key -subj /CN=api.kavi.test -out named.csr && "
+                 "printf 'subjectAltName=DNS:api.kavi.test\\n' > named.ext && "
+                 "openssl x509 -req -in named.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+                 "-days 2 -extfile named.ext -out named.crt"
                  ") >/dev/null 2>&1",
                  pki);
     return rc == 0 ? 0 : -1;
@@ -141,6 +149,20 @@ static char *capture_end(void)
     fclose(capture_file);
     fputs(text, stderr);
     return text;
+}
+
+/* Whether the log captured so far holds needle. */
+static bool captured_log_has(const char *needle)
+{
+    fflush(stderr);
+    long len = ftell(capture_file);
+    char *text = calloc(1, (size_t)len + 1);
+    assert_non_null(text);
+    if (len > 0 && pread(fileno(capture_file), text, (size_t)len, 0) != len)
+        fail_msg("cannot read the captured log");
+    bool found = strstr(text, needle) != NULL;
+    free(text);
+    return found;
 }
 
 static int count_occurrences(const char *text, const char *needle)
@@ -278,8 +300,10 @@ static int endpoint_counter;
 static void sim_start(fixture *f, k8ssim_options_t *opts)
 {
     memset(f, 0, sizeof *f);
-    opts->tls_cert_file = server_cert;
-    opts->tls_key_file = server_key;
+    if (!opts->tls_cert_file) {
+        opts->tls_cert_file = server_cert;
+        opts->tls_key_file = server_key;
+    }
     if (!opts->client_ca_file)
         opts->client_ca_file = ca_file;
     if (!opts->token)
@@ -963,6 +987,59 @@ static void test_kubeconfig_exec_plugin(void **state)
     fixture_stop(&f);
 }
 
+static bool log_has(fixture *f, const void *needle)
+{
+    (void)f;
+    return captured_log_has(needle);
+}
+
+/* The watcher cannot get past TLS: the log says why, nothing reaches the bus. */
+static void refused_by_tls(fixture *f, const char *cluster_extra, const char *why)
+{
+    write_kubeconfig(f, f->kubeconfig, cluster_extra, "    token: " TOKEN);
+    capture_begin();
+    watcher_start_kubeconfig(f, NULL);
+    bool said = pump_until(f, log_has, why, DEADLINE_MS);
+    bool synced = all_synced(f, NULL);
+    free(capture_end());
+    if (!said)
+        fail_msg("the log never said '%s'", why);
+    assert_false(synced);
+    assert_int_equal(k8ssim_count_requests(f->sim, NULL, NULL), 0);
+    watcher_stop(f);
+}
+
+/* tls-server-name: the certificate names api.kavi.test, the server URL
+ * 127.0.0.1; the name is what is verified (and sent as SNI). */
+static void test_kubeconfig_tls_server_name(void **state)
+{
+    (void)state;
+    fixture f;
+    k8ssim_options_t opts = {
+        .bookmark_interval_ms = 200, .tls_cert_file = named_cert, .tls_key_file = named_key};
+    char extra[512];
+    sim_start(&f, &opts);
+    snprintf(extra, sizeof extra, "    certificate-authority: %s", ca_file);
+    refused_by_tls(&f, extra, "no alternative certificate subject name matches");
+    snprintf(extra, sizeof extra,
+             "    certificate-authority: %s\n    tls-server-name: api.kavi.test", ca_file);
+    sync_with_kubeconfig(&f, extra, "    token: " TOKEN, "bearer:" TOKEN);
+    fixture_stop(&f);
+}
+
+/* insecure-skip-tls-verify: a server no known CA signed is still reached. */
+static void test_kubeconfig_insecure_skip_tls_verify(void **state)
+{
+    (void)state;
+    fixture f;
+    k8ssim_options_t opts = {.bookmark_interval_ms = 200};
+    sim_start(&f, &opts);
+    refused_by_tls(&f, "", "unable to get local issuer certificate");
+    sync_with_kubeconfig(&f, "    insecure-skip-tls-verify: true", "    token: " TOKEN,
+                         "bearer:" TOKEN);
+    fixture_stop(&f);
+}
+
 static void test_kubeconfig_two_files_merged(void **state)
 {
     (void)state;
@@ -1184,6 +1261,8 @@ int main(void)
         cmocka_unit_test(test_kubeconfig_token_file_and_ca_file),
         cmocka_unit_test(test_kubeconfig_client_certificate_data_and_ca_data),
         cmocka_unit_test(test_kubeconfig_exec_plugin),
+        cmocka_unit_test(test_kubeconfig_tls_server_name),
+        cmocka_unit_test(test_kubeconfig_insecure_skip_tls_verify),
         cmocka_unit_test(test_kubeconfig_two_files_merged),
         cmocka_unit_test(test_absent_api_groups_are_skipped_with_one_line),
         cmocka_unit_test(test_service_status_is_patched_on_the_api_server),
