@@ -663,6 +663,15 @@ void k8ssim_drop_watches(k8ssim_t *sim)
     pthread_mutex_unlock(&sim->lock);
 }
 
+void k8ssim_end_watches_at_once(k8ssim_t *sim, bool on)
+{
+    if (!sim)
+        return;
+    pthread_mutex_lock(&sim->lock);
+    sim->end_watches_at_once = on;
+    pthread_mutex_unlock(&sim->lock);
+}
+
 void k8ssim_stall_watches(k8ssim_t *sim, bool stall)
 {
     if (!sim)

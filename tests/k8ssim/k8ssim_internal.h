@@ -95,6 +95,7 @@ struct k8ssim {
     int bookmark_interval_ms;
     bool serve_routes, serve_gateway_api;
     bool retry_after_http_date;
+    bool end_watches_at_once;
 
     long rv;             /* last resourceVersion handed out */
     unsigned long uids;  /* uid counter */

@@ -359,6 +359,8 @@ enum MHD_Result k8ssim_watch_start(struct k8ssim *sim, struct MHD_Connection *co
         rc = err ? backlog_add_event(w, "ERROR", err) : -ENOMEM;
         json_decref(err);
         w->ending = true;
+    } else if (sim->end_watches_at_once) {
+        w->ending = true; /* 200, then the end: no event, no bookmark */
     } else {
         for (size_t i = 0; rc == 0 && i < sim->history_len; i++) {
             const struct k8ssim_event *ev = k8ssim_history_at(sim, i);

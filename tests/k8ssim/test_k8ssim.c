@@ -628,6 +628,25 @@ static void test_list_continue_after_expired_history_is_410_expired(void **state
     reply_free(&r);
 }
 
+static void test_watch_ended_at_once_sends_nothing_until_turned_off(void **state)
+{
+    (void)state;
+    struct reply r;
+    char path[256];
+    start_sim(NULL);
+    long rv = apply_node("a", "x");
+    apply_node("b", "x");
+    snprintf(path, sizeof(path), "/api/v1/nodes?watch=1&resourceVersion=%ld", rv);
+    k8ssim_end_watches_at_once(fx.sim, true);
+    assert_int_equal(get(fx.port, &fx.creds, path, &r), 200);
+    assert_int_equal(r.len, 0);
+    reply_free(&r);
+
+    k8ssim_end_watches_at_once(fx.sim, false);
+    struct watch *w = watch_open(path, false);
+    assert_true(watch_wait(w, "\"b\"", 1, DEADLINE_MS));
+}
+
 static void test_list_and_watch_secrets_by_field_selector_type(void **state)
 {
     (void)state;
@@ -1491,6 +1510,7 @@ int main(int argc, char **argv)
         T(test_drop_watches_over_https_breaks_the_transfer),
         T(test_stalled_watches_send_nothing_until_released),
         T(test_fail_next_429_carries_retry_after_then_recovers),
+        T(test_watch_ended_at_once_sends_nothing_until_turned_off),
         T(test_fail_next_503_answers_a_status_once),
         T(test_rotated_token_rejects_the_old_one_with_401),
         T(test_client_certificate_authenticates_over_https),

@@ -151,8 +151,10 @@ static char *capture_end(void)
     return text;
 }
 
-/* Whether the log captured so far holds needle. */
-static bool captured_log_has(const char *needle)
+static int count_occurrences(const char *text, const char *needle);
+
+/* How often the log captured so far holds needle. */
+static int captured_log_count(const char *needle)
 {
     fflush(stderr);
     long len = ftell(capture_file);
@@ -160,9 +162,9 @@ static bool captured_log_has(const char *needle)
     assert_non_null(text);
     if (len > 0 && pread(fileno(capture_file), text, (size_t)len, 0) != len)
         fail_msg("cannot read the captured log");
-    bool found = strstr(text, needle) != NULL;
+    int n = count_occurrences(text, needle);
     free(text);
-    return found;
+    return n;
 }
 
 static int count_occurrences(const char *text, const char *needle)
@@ -843,6 +845,58 @@ static void test_429_waits_for_retry_after_as_http_date(void **state)
     check_429_waits_for_retry_after(true, 3, 2000);
 }
 
+#define SHORT_WATCH "Service: watch ended after "
+
+static bool two_short_watches(fixture *f, const void *arg)
+{
+    (void)f;
+    (void)arg;
+    return captured_log_count(SHORT_WATCH) >= 2;
+}
+
+/* The delays of the first two "watch ended ... without an event" lines. */
+static void short_watch_delays(const char *log, long long delays[2])
+{
+    const char *at = log;
+    for (int i = 0; i < 2; i++) {
+        long long lived = 0;
+        at = strstr(at, SHORT_WATCH);
+        assert_non_null(at);
+        at += strlen(SHORT_WATCH);
+        if (sscanf(at, "%lld ms without an event; watching again in %lld ms", &lived,
+                   &delays[i]) != 2)
+            fail_msg("unexpected line: %.120s", at);
+    }
+}
+
+/* A watch answered 200 that ends at once with nothing in it (a proxy
+ * cutting it) is a failure: the watcher waits, longer each time, instead of
+ * spinning, and carries on once watches work again. */
+static void test_watch_ending_at_once_backs_off_then_recovers(void **state)
+{
+    (void)state;
+    fixture f;
+    k8ssim_options_t opts = {.bookmark_interval_ms = 200};
+    long long delays[2];
+    start_small(&f, &opts);
+    capture_begin();
+    k8ssim_end_watches_at_once(f.sim, true);
+    k8ssim_drop_watches(f.sim);
+    bool seen = pump_until(&f, two_short_watches, NULL, DEADLINE_MS);
+    char *log = capture_end();
+    if (!seen)
+        fail_msg("no two short watches of Services were reported");
+    short_watch_delays(log, delays);
+    free(log);
+    assert_true(delays[0] >= REFLECTOR_BACKOFF_INITIAL_MS / 2);
+    assert_true(delays[1] >= delays[0]);
+
+    k8ssim_end_watches_at_once(f.sim, false);
+    apply_service(&f, 7, 80);
+    wait_for_key(&f, "Service/default/svc-7");
+    fixture_stop(&f);
+}
+
 static void test_5xx_and_403_back_off_then_recover(void **state)
 {
     (void)state;
@@ -990,7 +1044,7 @@ static void test_kubeconfig_exec_plugin(void **state)
 static bool log_has(fixture *f, const void *needle)
 {
     (void)f;
-    return captured_log_has(needle);
+    return captured_log_count(needle) > 0;
 }
 
 /* The watcher cannot get past TLS: the log says why, nothing reaches the bus. */
@@ -1256,6 +1310,7 @@ int main(void)
         cmocka_unit_test(test_stalled_watch_is_ended_by_the_idle_timer),
         cmocka_unit_test(test_429_waits_for_retry_after),
         cmocka_unit_test(test_429_waits_for_retry_after_as_http_date),
+        cmocka_unit_test(test_watch_ending_at_once_backs_off_then_recovers),
         cmocka_unit_test(test_5xx_and_403_back_off_then_recover),
         cmocka_unit_test(test_rotated_token_file_is_read_again_after_401),
         cmocka_unit_test(test_kubeconfig_token_file_and_ca_file),
