@@ -101,9 +101,9 @@ int avisim_new(avisim_t **out, const avisim_options_t *opts)
     if (o->faults) {
         /* Same rules as POST /_sim/faults; a bad setting refuses to start. */
         char err[AVISIM_ERR_LEN];
-        bool expire = false;
+        struct avisim_session_faults once; /* no session exists yet */
         json_t *cfg = strlen(o->faults) <= MAX_OPTION_LEN ? json_loads(o->faults, 0, NULL) : NULL;
-        int bad = !cfg || avisim_faults_set(&sim->faults, cfg, &expire, err, sizeof(err));
+        int bad = !cfg || avisim_faults_set(&sim->faults, cfg, &once, err, sizeof(err));
         json_decref(cfg);
         if (bad) {
             rc = -EINVAL;

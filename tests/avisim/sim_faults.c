@@ -88,19 +88,19 @@ static int get_int(const json_t *cfg, const char *key, long lo, long hi, int *ou
     return 0;
 }
 
-int avisim_faults_set(struct avisim_faults *f, const json_t *cfg, bool *expire_sessions, char *err,
-                      size_t errlen)
+int avisim_faults_set(struct avisim_faults *f, const json_t *cfg,
+                      struct avisim_session_faults *once, char *err, size_t errlen)
 {
     static const char *const known[] = {
         "error_rate",          "error_status",     "latency_ms",
         "drop_rate",           "drop_response_rate", "expire_sessions",
         "upgrade_in_progress", "rate_limit_burst", "delete_referenced_status",
-        "seed",
+        "seed",                "invalidate_sessions",
     };
     struct avisim_faults n;
     int rc;
 
-    *expire_sessions = false;
+    memset(once, 0, sizeof(*once));
     if (!json_is_object(cfg)) {
         snprintf(err, errlen, "faults: body must be a JSON object");
         return 400;
@@ -145,12 +145,16 @@ int avisim_faults_set(struct avisim_faults *f, const json_t *cfg, bool *expire_s
     }
     json_t *up = json_object_get(cfg, "upgrade_in_progress");
     json_t *exp = json_object_get(cfg, "expire_sessions");
-    if ((up && !json_is_boolean(up)) || (exp && !json_is_boolean(exp))) {
-        snprintf(err, errlen, "upgrade_in_progress, expire_sessions: must be booleans");
+    json_t *inv = json_object_get(cfg, "invalidate_sessions");
+    if ((up && !json_is_boolean(up)) || (exp && !json_is_boolean(exp)) ||
+        (inv && !json_is_boolean(inv))) {
+        snprintf(err, errlen,
+                 "upgrade_in_progress, expire_sessions, invalidate_sessions: must be booleans");
         return 400;
     }
     n.upgrade_in_progress = json_is_true(up);
-    *expire_sessions = json_is_true(exp);
+    once->expire = json_is_true(exp);
+    once->invalidate = json_is_true(inv);
     n.tokens = n.rate_limit_burst;
     n.tokens_ms = avisim_mono_ms();
     *f = n;

@@ -51,6 +51,7 @@ struct request {
     bool too_many_args;
     const char *api_version; /* X-Avi-Version as sent */
     bool basic_auth;         /* authenticated by Authorization: Basic, no session */
+    char session_id[33];     /* the session that passed the gate, "" if none */
     char log_type[64];
     json_t *log_body; /* what the log records as the request body */
 };
@@ -162,11 +163,24 @@ static json_t *login_fields(const struct request *rq)
     return o;
 }
 
-static void set_session_cookies(struct cookie_set *cs, const struct avisim_session *s)
+/* As recorded: the session cookies live 24 h and are sent again on every
+ * authenticated answer (a sliding expiry), csrftoken a year and only at
+ * login. Secure only over HTTPS, where a real controller always is: a
+ * client's cookie engine rightly drops Secure cookies sent over HTTP. */
+static void set_session_cookies(struct cookie_set *cs, const char *session_id, bool tls)
 {
-    cs->items[0] = avisim_strdupf("csrftoken=%s; Path=/", s->csrf);
-    cs->items[1] = avisim_strdupf("avi-sessionid=%s; HttpOnly; Path=/", s->id);
-    cs->items[2] = avisim_strdupf("sessionid=%s; HttpOnly; Path=/", s->id);
+    const char *secure = tls ? "; Secure" : "";
+    cs->items[1] = avisim_strdupf("avi-sessionid=%s; HttpOnly; Max-Age=86400; Path=/%s",
+                                  session_id, secure);
+    cs->items[2] = avisim_strdupf("sessionid=%s; HttpOnly; Max-Age=86400; Path=/%s", session_id,
+                                  secure);
+}
+
+static void set_login_cookies(struct cookie_set *cs, const struct avisim_session *s, bool tls)
+{
+    cs->items[0] = avisim_strdupf("csrftoken=%s; Max-Age=31449600; Path=/%s", s->csrf,
+                                  tls ? "; Secure" : "");
+    set_session_cookies(cs, s->id, tls);
 }
 
 static void handle_login(struct request *rq, struct avisim_reply *rp, struct cookie_set *cs)
@@ -195,7 +209,7 @@ static void handle_login(struct request *rq, struct avisim_reply *rp, struct coo
         avisim_reply_error(rp, 500, "cannot create session");
         goto out_free_fields;
     }
-    set_session_cookies(cs, s);
+    set_login_cookies(cs, s, sim->tls);
     rp->log_name = strdup(user);
 
     json_t *tenants = json_array();
@@ -310,6 +324,13 @@ static struct avisim_obj *api_gate(struct request *rq, struct avisim_reply *rp)
             avisim_reply_error(rp, 401, "Authentication credentials were not provided.");
             return NULL;
         }
+        if (s->invalidated) {
+            /* Wording unverified; the code is what clients act on. */
+            avisim_session_end(&sim->sessions, s->id);
+            avisim_reply_error(rp, 419, "Session has been invalidated; log in again.");
+            return NULL;
+        }
+        memcpy(rq->session_id, s->id, sizeof(rq->session_id));
     }
     if (is_write(rq->method) && !rq->basic_auth) {
         /* Django's rule: the header must repeat the csrftoken cookie. The
@@ -451,9 +472,9 @@ static void handle_sim(struct request *rq, struct avisim_reply *rp)
         avisim_faults_clear(&sim->faults);
         avisim_reply_json(rp, 200, avisim_faults_json(&sim->faults));
     } else if (strcmp(what, "faults") == 0 && strcmp(rq->method, "POST") == 0) {
-        bool expire = false;
+        struct avisim_session_faults once = {0};
         json_t *cfg = rq->json ? json_incref(rq->json) : json_object();
-        int rc = rq->json_bad ? 400 : avisim_faults_set(&sim->faults, cfg, &expire, err, sizeof(err));
+        int rc = rq->json_bad ? 400 : avisim_faults_set(&sim->faults, cfg, &once, err, sizeof(err));
         json_decref(cfg);
         if (rq->json_bad)
             snprintf(err, sizeof(err), "Invalid JSON: %s", rq->json_error);
@@ -461,8 +482,10 @@ static void handle_sim(struct request *rq, struct avisim_reply *rp)
             avisim_reply_error(rp, rc, "%s", err);
             return;
         }
-        if (expire)
+        if (once.expire)
             avisim_session_end_all(&sim->sessions);
+        if (once.invalidate)
+            avisim_session_invalidate_all(&sim->sessions);
         avisim_reply_json(rp, 200, avisim_faults_json(&sim->faults));
     } else {
         avisim_reply_error(rp, 404, "Not found");
@@ -605,6 +628,8 @@ static enum MHD_Result handle(struct avisim *sim, struct MHD_Connection *conn, c
         handle_logout(&rq, &rp);
     } else if (rq.route == ROUTE_API) {
         handle_api(&rq, &rp);
+        if (rq.session_id[0])
+            set_session_cookies(&cs, rq.session_id, sim->tls);
     } else if (rq.route == ROUTE_SIM) {
         handle_sim(&rq, &rp);
     } else {

@@ -216,6 +216,7 @@ struct avisim_session {
     char id[33];
     char csrf[33];
     int64_t last_used_ms;
+    bool invalidated; /* answer 419 on next use, as after a password change */
     UT_hash_handle hh;
 };
 
@@ -230,6 +231,7 @@ int avisim_session_create(struct avisim_sessions *s, int64_t now_ms, struct avis
 struct avisim_session *avisim_session_use(struct avisim_sessions *s, const char *id, int64_t now_ms);
 void avisim_session_end(struct avisim_sessions *s, const char *id);
 void avisim_session_end_all(struct avisim_sessions *s);
+void avisim_session_invalidate_all(struct avisim_sessions *s);
 unsigned avisim_session_active(const struct avisim_sessions *s, int64_t now_ms);
 
 /* ---- faults (sim_faults.c) --------------------------------------------- */
@@ -250,9 +252,15 @@ struct avisim_faults {
 };
 
 void avisim_faults_clear(struct avisim_faults *f);
-/* Replaces the configuration with cfg; *expire_sessions reports the one-shot. */
-int avisim_faults_set(struct avisim_faults *f, const json_t *cfg, bool *expire_sessions,
-                      char *err, size_t errlen);
+/* One-shot faults on the sessions that exist when they are set. */
+struct avisim_session_faults {
+    bool expire;     /* every session ends: 401 on next use */
+    bool invalidate; /* every session answers 419 once, then is gone */
+};
+
+/* Replaces the configuration with cfg; *once reports the one-shots. */
+int avisim_faults_set(struct avisim_faults *f, const json_t *cfg,
+                      struct avisim_session_faults *once, char *err, size_t errlen);
 json_t *avisim_faults_json(const struct avisim_faults *f);
 bool avisim_faults_roll(struct avisim_faults *f, double rate);
 bool avisim_faults_rate_limited(struct avisim_faults *f, int64_t now_ms);

@@ -93,6 +93,15 @@ void avisim_session_end_all(struct avisim_sessions *s)
     }
 }
 
+void avisim_session_invalidate_all(struct avisim_sessions *s)
+{
+    struct avisim_session *x, *tmp;
+    HASH_ITER(hh, s->map, x, tmp)
+    {
+        x->invalidated = true;
+    }
+}
+
 unsigned avisim_session_active(const struct avisim_sessions *s, int64_t now_ms)
 {
     unsigned n = 0;

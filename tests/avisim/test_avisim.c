@@ -367,7 +367,28 @@ static void test_login_json_returns_version_tenants_and_cookies(void **state)
     assert_int_equal(strlen(v), 32);
     assert_string_equal(v, c.sid);
     assert_true(has_header(&c, "HttpOnly"));
+    /* As recorded, less Secure: this listener is plain HTTP. */
+    assert_true(has_header(&c, "Set-Cookie: csrftoken="));
+    assert_true(has_header(&c, "; Max-Age=31449600; Path=/\r\n"));
+    assert_true(has_header(&c, "; HttpOnly; Max-Age=86400; Path=/\r\n"));
+    assert_false(has_header(&c, "Secure"));
     client_fini(&c);
+}
+
+/* Every authenticated answer sends the session cookies again (a sliding
+ * expiry), but not csrftoken. */
+static void test_api_answers_send_session_cookies_again(void **state)
+{
+    struct fx *f = *state;
+    char v[64];
+    assert_int_equal(req(&f->c, "GET", "/api/pool", NULL), 200);
+    assert_true(set_cookie(&f->c, "avi-sessionid", v, sizeof(v)));
+    assert_string_equal(v, f->c.sid);
+    assert_true(set_cookie(&f->c, "sessionid", v, sizeof(v)));
+    assert_false(set_cookie(&f->c, "csrftoken", v, sizeof(v)));
+    req(&f->c, "GET", "/api/pool/pool-nope", NULL);
+    expect_error(&f->c, 404, "Pool object not found!");
+    assert_true(set_cookie(&f->c, "avi-sessionid", v, sizeof(v)));
 }
 
 static void test_login_form_encoded_ok(void **state)
@@ -1234,6 +1255,21 @@ static void test_fault_expire_sessions_401(void **state)
     assert_int_equal(req(&f->c, "GET", "/api/pool", NULL), 200);
 }
 
+/* A session invalidated (the user's password changed) answers 419 once,
+ * and is gone after: the client must log in again. */
+static void test_fault_invalidate_sessions_419(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(req(&f->c, "GET", "/api/pool", NULL), 200);
+    sim_faults(f, "{\"invalidate_sessions\":true}");
+    req(&f->c, "GET", "/api/pool", NULL);
+    expect_error(&f->c, 419, "Session has been invalidated; log in again.");
+    req(&f->c, "GET", "/api/pool", NULL);
+    expect_error(&f->c, 401, "Authentication credentials were not provided.");
+    login(&f->c); /* one-shot: new sessions live */
+    assert_int_equal(req(&f->c, "GET", "/api/pool", NULL), 200);
+}
+
 static void test_fault_upgrade_in_progress_403(void **state)
 {
     struct fx *f = *state;
@@ -1470,6 +1506,8 @@ static void test_https_listener(void **state)
     restart(f, &o);
     create(&f->c, "pool", POOL("p"));
     assert_true(strncmp(jstr(f->c.json, "url"), "https://", 8) == 0);
+    /* Over HTTPS the cookies are Secure, as a real controller's. */
+    assert_true(has_header(&f->c, "; HttpOnly; Max-Age=86400; Path=/; Secure\r\n"));
     unlink(cert);
     unlink(key);
     rmdir(dir);
@@ -1781,6 +1819,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_login_json_returns_version_tenants_and_cookies),
+        T(test_api_answers_send_session_cookies_again),
         T(test_login_form_encoded_ok),
         T(test_login_bad_credentials_401),
         T(test_login_with_token),
@@ -1824,6 +1863,7 @@ int main(int argc, char **argv)
         T(test_fault_error_rate_500_502_503),
         T(test_fault_partial_error_rate_is_seeded),
         T(test_fault_expire_sessions_401),
+        T(test_fault_invalidate_sessions_419),
         T(test_fault_upgrade_in_progress_403),
         T(test_fault_rate_limit_429),
         T(test_fault_drop_and_latency),

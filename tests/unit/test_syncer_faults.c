@@ -410,6 +410,24 @@ static void test_converges_when_the_session_expires_mid_run(void **state)
     scenario_stop(&sc);
 }
 
+/* A session the controller invalidated (the user's password changed,
+ * alb-sdk #1279) answers 419: the syncer logs in again, as on 401. */
+static void test_converges_when_the_session_is_invalidated(void **state)
+{
+    (void)state;
+    scenario sc;
+    scenario_start(&sc, NULL);
+    scenario_phase1(&sc);
+    kit_faults(&sc.env, "{\"invalidate_sessions\": true}");
+    scenario_phase2(&sc);
+
+    assert_int_equal(avi_session_logins(sc.env.session), 2);
+    assert_int_equal(log_status_count(&sc.env, 419), 1);
+    assert_int_equal(sc.passes, 0); /* re-login is transparent */
+    expect_converged(&sc);
+    scenario_stop(&sc);
+}
+
 static void test_converges_after_upgrade_in_progress_clears(void **state)
 {
     (void)state;
@@ -458,6 +476,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_converges_under_rate_limit_429),
         cmocka_unit_test(test_converges_with_502_error_fraction),
         cmocka_unit_test(test_converges_when_the_session_expires_mid_run),
+        cmocka_unit_test(test_converges_when_the_session_is_invalidated),
         cmocka_unit_test(test_converges_after_upgrade_in_progress_clears),
     };
     KIT_RUN(tests, argc, argv);
