@@ -103,6 +103,9 @@ struct reflector_set {
     bool discovered;
     int64_t discovery_next_ms;
     backoff_t discovery_backoff;
+    /* An absent group (a CRD not installed yet) is looked for again. */
+    int64_t rediscover_ms;
+    int64_t rediscovery_next_ms;
 };
 
 static void reflector_start_list(reflector *r);
@@ -576,6 +579,15 @@ static void on_discovery_done(void *payload, const kube_response *resp)
         doc = json_loadb(resp->body, resp->body_len, 0, NULL);
         groups = json_object_get(doc, "groups");
     }
+    if (!json_is_array(groups) && set->discovered) {
+        /* Looking again for absent groups: the kinds already watched are
+         * unaffected, so simply look again later. */
+        log_debug("API discovery (GET /apis) failed; looking again in %lld ms",
+                  (long long)set->rediscover_ms);
+        set->rediscovery_next_ms = clock_now_ms() + set->rediscover_ms;
+        json_decref(doc);
+        return;
+    }
     if (!json_is_array(groups)) {
         char why[512];
         describe_failure(why, sizeof why, resp);
@@ -590,15 +602,25 @@ static void on_discovery_done(void *payload, const kube_response *resp)
         return;
     }
     set->discovered = true;
-    const char *absent_group = NULL;
+    set->rediscovery_next_ms = clock_now_ms() + set->rediscover_ms;
+    const char *absent_group = NULL, *new_group = NULL;
     for (size_t i = 0; i < N_KINDS; i++) {
         reflector *r = &set->kinds[i];
-        if (r->state != REFLECTOR_WAIT_DISCOVERY)
+        if (r->state != REFLECTOR_WAIT_DISCOVERY && r->state != REFLECTOR_ABSENT)
             continue;
-        if (group_served(groups, r->kind->group, r->kind->version)) {
+        bool served = group_served(groups, r->kind->group, r->kind->version);
+        if (served && r->state == REFLECTOR_ABSENT &&
+            (!new_group || strcmp(new_group, r->kind->group) != 0)) {
+            log_info("API group %s/%s is served now; its kinds are listed and watched",
+                     r->kind->group, r->kind->version);
+            new_group = r->kind->group;
+        }
+        if (served) {
             reflector_start_list(r);
             continue;
         }
+        if (r->state == REFLECTOR_ABSENT)
+            continue; /* still absent, said so already */
         /* One line per absent group; its kinds are complete and empty. */
         if (!absent_group || strcmp(absent_group, r->kind->group) != 0) {
             log_info("API group %s/%s is not served by this cluster; its kinds are skipped",
@@ -619,9 +641,10 @@ static void on_discovery_done(void *payload, const kube_response *resp)
 static void start_discovery(reflector_set_t *set)
 {
     kube_request_spec spec = {.path = "/apis", .on_done = on_discovery_done, .payload = set};
-    if (kube_client_start(set->client, &spec, &set->discovery) < 0)
+    if (kube_client_start(set->client, &spec, &set->discovery) < 0) {
         set->discovery_next_ms = clock_now_ms() + backoff_next_ms(&set->discovery_backoff);
-    else
+        set->rediscovery_next_ms = clock_now_ms() + set->rediscover_ms;
+    } else
         set->discovery_next_ms = INT64_MAX;
 }
 
@@ -650,6 +673,7 @@ int reflector_set_new(reflector_set_t **out, const reflector_options *options)
     set->pub = options->pub;
     set->record = options->record;
     set->idle_ms = options->idle_ms > 0 ? options->idle_ms : idle_from_env();
+    set->rediscover_ms = options->rediscover_ms > 0 ? options->rediscover_ms : REFLECTOR_REDISCOVER_MS;
     set->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     backoff_init(&set->discovery_backoff, REFLECTOR_BACKOFF_INITIAL_MS, REFLECTOR_BACKOFF_MAX_MS);
     set->discovery_next_ms = 0;
@@ -694,6 +718,14 @@ void reflector_set_destroy(reflector_set_t **set_p)
     *set_p = NULL;
 }
 
+static bool any_absent(const reflector_set_t *set)
+{
+    for (size_t i = 0; i < N_KINDS; i++)
+        if (set->kinds[i].state == REFLECTOR_ABSENT)
+            return true;
+    return false;
+}
+
 int64_t reflector_set_step(reflector_set_t *set, int64_t now_ms)
 {
     int64_t wait = INT64_MAX;
@@ -702,6 +734,11 @@ int64_t reflector_set_step(reflector_set_t *set, int64_t now_ms)
             start_discovery(set);
         if (!set->discovery && set->discovery_next_ms - now_ms < wait)
             wait = set->discovery_next_ms - now_ms;
+    } else if (set->discovered && !set->discovery && any_absent(set)) {
+        if (now_ms >= set->rediscovery_next_ms)
+            start_discovery(set);
+        if (!set->discovery && set->rediscovery_next_ms - now_ms < wait)
+            wait = set->rediscovery_next_ms - now_ms;
     }
     for (size_t i = 0; i < N_KINDS; i++) {
         reflector *r = &set->kinds[i];

@@ -35,6 +35,7 @@
 #define REFLECTOR_LINE_MAX ((size_t)16 << 20)
 #define REFLECTOR_BACKOFF_INITIAL_MS 800
 #define REFLECTOR_BACKOFF_MAX_MS 30000
+#define REFLECTOR_REDISCOVER_MS 300000 /* an absent API group is looked for again this often */
 #define REFLECTOR_SHORT_WATCH_MS 1000    /* a watch shorter than this with no event failed */
 #define REFLECTOR_WATCH_TIMEOUT_MIN_S 300
 #define REFLECTOR_WATCH_TIMEOUT_MAX_S 600
@@ -46,6 +47,7 @@ typedef struct {
     bus_pub_t *pub;        /* borrowed */
     record_t *record;      /* borrowed; NULL: no recording */
     int64_t idle_ms;       /* 0: KAVI_WATCH_IDLE_MS, else REFLECTOR_IDLE_MS */
+    int64_t rediscover_ms; /* 0: REFLECTOR_REDISCOVER_MS */
 } reflector_options;
 
 int reflector_set_new(reflector_set_t **out, const reflector_options *options);

@@ -523,7 +523,8 @@ static int watcher_open_live(watcher_t *w, const watcher_options *options, char 
     reflector_options ropts = {.client = w->kube,
                                .pub = w->pub,
                                .record = w->record,
-                               .idle_ms = options->watch_idle_ms};
+                               .idle_ms = options->watch_idle_ms,
+                               .rediscover_ms = options->rediscover_ms};
     rc = reflector_set_new(&w->reflectors, &ropts);
     rc = rc ?: kube_status_new(&w->kube_status, w->kube);
     if (rc < 0)

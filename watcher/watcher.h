@@ -42,6 +42,7 @@ typedef struct {
     kube_config *kube;       /* set: live from the API server (taken, even on failure) */
     const char *record_file; /* live only: write what is seen in the replay format */
     int64_t watch_idle_ms;   /* live only; 0: KAVI_WATCH_IDLE_MS or 90 s */
+    int64_t rediscover_ms;   /* live only; 0: every 5 min while an API group is absent */
     const char *replay_file; /* required without kube */
     bool follow;
     const char *status_file; /* NULL: none */

@@ -663,6 +663,14 @@ void k8ssim_drop_watches(k8ssim_t *sim)
     pthread_mutex_unlock(&sim->lock);
 }
 
+void k8ssim_serve_groups(k8ssim_t *sim, bool routes, bool gateway_api)
+{
+    if (!sim)
+        return;
+    sim->serve_routes = routes;
+    sim->serve_gateway_api = gateway_api;
+}
+
 void k8ssim_end_watches_at_once(k8ssim_t *sim, bool on)
 {
     if (!sim)

@@ -42,6 +42,7 @@ long k8ssim_delete(k8ssim_t *sim, const char *kind, const char *ns, const char *
 void k8ssim_expire_history(k8ssim_t *sim);      /* forget watch history: a watch from any older RV gets 200 + one ERROR event {code 410, reason Expired}, a paged list continue token gets HTTP 410 */
 void k8ssim_drop_watches(k8ssim_t *sim);        /* close every open watch connection abruptly (mid-chunk if possible) */
 void k8ssim_stall_watches(k8ssim_t *sim, bool stall); /* open watches send nothing at all (no events, no bookmarks) while true */
+void k8ssim_serve_groups(k8ssim_t *sim, bool routes, bool gateway_api); /* install or remove the optional API groups now */
 void k8ssim_end_watches_at_once(k8ssim_t *sim, bool on); /* while true, a watch from a resourceVersion is answered 200 and ends at once with no event (as a proxy cutting it) */
 void k8ssim_split_writes(k8ssim_t *sim, bool split);  /* write watch events in small pieces so events straddle chunk boundaries and several share one */
 void k8ssim_fail_next(k8ssim_t *sim, int status, int retry_after_s, int count); /* next `count` requests answered `status` (429 with Retry-After, or 5xx) with a metav1.Status body */

@@ -93,7 +93,7 @@ struct k8ssim {
     char *token;
     int history_limit;
     int bookmark_interval_ms;
-    bool serve_routes, serve_gateway_api;
+    _Atomic bool serve_routes, serve_gateway_api; /* changed at run time by a test */
     bool retry_after_http_date;
     bool end_watches_at_once;
 

@@ -294,6 +294,7 @@ typedef struct {
     watcher_t *w;
     bus_sub_t *sub;
     void *push; /* stands in for a syncer */
+    int64_t rediscover_ms; /* 0: the watcher's default */
     view view;
 } fixture;
 
@@ -343,7 +344,8 @@ static void watcher_start(fixture *f, kube_config *kube, const char *record_file
     if (config_load_string(&f->cfg, yaml, "test", err, sizeof err) < 0)
         fail_msg("%s", err);
     f->ctx = zmq_ctx_new();
-    watcher_options options = {.kube = kube, .record_file = record_file};
+    watcher_options options = {
+        .kube = kube, .record_file = record_file, .rediscover_ms = f->rediscover_ms};
     if (watcher_new(&f->w, f->ctx, f->cfg, &options, err, sizeof err) < 0)
         fail_msg("%s", err);
     assert_int_equal(bus_sub_new(&f->sub, f->ctx, f->cfg->k8s_publish, f->cfg->k8s_snapshot,
@@ -1153,6 +1155,49 @@ static void test_absent_api_groups_are_skipped_with_one_line(void **state)
     fixture_stop(&f);
 }
 
+/* A group installed after start-up (its CRDs applied later) is found by
+ * the discovery the watcher repeats while a group is absent, and its kinds
+ * are listed and watched without a restart. */
+static void test_api_group_installed_later_is_listed_and_watched(void **state)
+{
+    (void)state;
+    fixture f;
+    k8ssim_options_t opts = {.bookmark_interval_ms = 200};
+    char extra[256];
+    sim_start(&f, &opts);
+    apply_service(&f, 0, 80);
+    snprintf(extra, sizeof extra, "    certificate-authority: %s", ca_file);
+    write_kubeconfig(&f, f.kubeconfig, extra, "    token: " TOKEN);
+    f.rediscover_ms = 100;
+    capture_begin();
+    watcher_start_kubeconfig(&f, NULL);
+    sync_or_fail(&f);
+    assert_true(k8ssim_apply(f.sim, "{\"apiVersion\": \"route.openshift.io/v1\", "
+                                    "\"kind\": \"Route\", \"metadata\": {\"name\": \"web\", "
+                                    "\"namespace\": \"default\"}, \"spec\": {\"host\": "
+                                    "\"web.example.com\", \"to\": {\"kind\": \"Service\", "
+                                    "\"name\": \"svc-0\"}}}") > 0);
+    /* Two more rounds of discovery with the group still absent: one line. */
+    request_count looks = {"/apis", NULL, 3};
+    bool looked = pump_until(&f, sim_got, &looks, DEADLINE_MS);
+    k8ssim_serve_groups(f.sim, true, false);
+    bool found = pump_until(&f, has_key, "Route/default/web", DEADLINE_MS);
+    char *log = capture_end();
+    assert_true(looked);
+    assert_true(found);
+    assert_int_equal(count_occurrences(log, "route.openshift.io/v1 is not served"), 1);
+    assert_int_equal(count_occurrences(log, "route.openshift.io/v1 is served now"), 1);
+    assert_int_equal(count_occurrences(log, "gateway.networking.k8s.io/v1 is not served"), 1);
+    free(log);
+
+    /* Watched, not only listed: a change arrives as an event. */
+    request_count watch = {"/apis/route.openshift.io/v1/routes", "watch=", 1};
+    assert_true(pump_until(&f, sim_got, &watch, DEADLINE_MS));
+    assert_true(k8ssim_delete(f.sim, "Route", "default", "web") > 0);
+    wait_for_no_key(&f, "Route/default/web");
+    fixture_stop(&f);
+}
+
 static void send_object_status(fixture *f, const char *object, const char *vip)
 {
     char *vips[] = {(char *)vip};
@@ -1320,6 +1365,7 @@ int main(void)
         cmocka_unit_test(test_kubeconfig_insecure_skip_tls_verify),
         cmocka_unit_test(test_kubeconfig_two_files_merged),
         cmocka_unit_test(test_absent_api_groups_are_skipped_with_one_line),
+        cmocka_unit_test(test_api_group_installed_later_is_listed_and_watched),
         cmocka_unit_test(test_service_status_is_patched_on_the_api_server),
         cmocka_unit_test(test_record_replays_to_the_same_bus_state),
     };
