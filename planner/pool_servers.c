@@ -2,7 +2,8 @@
  *
  * NodePort mode, for a candidate node N (nodeSelectorLabels all match, not
  * labelled exclude-from-external-load-balancers with a value other than
- * "false", has an address of the wanted family):
+ * "false", has an address of a family both ipFamily and S's ipFamilies
+ * allow; IPv4 first, one server per node):
  *
  *   ETP      endpoints of S:P on N                       server for N
  *   Cluster  any                                         present, enabled
@@ -123,18 +124,36 @@ static bool node_address_of_family(char *buf, size_t buf_len, const kv_config *c
                                ipv6);
 }
 
-bool pool_servers_node_address(char *buf, size_t buf_len, bool *ipv6, const kv_config *cfg,
-                               const proto_node *node)
+static bool config_enables(const kv_config *cfg, bool ipv6)
 {
     const char *family = cfg->ip_family ? cfg->ip_family : "V4";
-    bool want_v4 = strcmp(family, "V6") != 0;
-    bool want_v6 = strcmp(family, "V4") != 0;
-    /* V4_V6: one server per node, IPv4 when the node has one. */
-    if (want_v4 && node_address_of_family(buf, buf_len, cfg, node, false)) {
+    return strcmp(family, ipv6 ? "V4" : "V6") != 0;
+}
+
+/* AKO (PopulateServersForNodePort) reads a Service without ipFamilies as
+ * IPv4. The API server fills the list on every Service but ExternalName,
+ * so only hand-written manifests and bodies from before the field get
+ * here. This is AKO's policy, not an API default, hence decided here and
+ * nowhere else: the projection keeps "none listed". */
+static bool service_wants(const proto_service *svc, bool ipv6)
+{
+    if (!svc->family_ipv4 && !svc->family_ipv6)
+        return !ipv6;
+    return ipv6 ? svc->family_ipv6 : svc->family_ipv4;
+}
+
+bool pool_servers_node_address(char *buf, size_t buf_len, bool *ipv6, const kv_config *cfg,
+                               const proto_service *svc, const proto_node *node)
+{
+    /* One server per node, IPv4 first, as AKO: a dual-stack Service on a
+     * dual-stack node under V4_V6 gets the IPv4 address. */
+    if (config_enables(cfg, false) && service_wants(svc, false) &&
+        node_address_of_family(buf, buf_len, cfg, node, false)) {
         *ipv6 = false;
         return true;
     }
-    if (want_v6 && node_address_of_family(buf, buf_len, cfg, node, true)) {
+    if (config_enables(cfg, true) && service_wants(svc, true) &&
+        node_address_of_family(buf, buf_len, cfg, node, true)) {
         *ipv6 = true;
         return true;
     }
@@ -171,19 +190,27 @@ static bool node_is_excluded(const proto_node *node)
     return value && strcmp(value, "false") != 0;
 }
 
-/* The address a candidate node serves on; false when it is no candidate. */
-static bool candidate_address(char *buf, size_t buf_len, bool *ipv6, const kv_config *cfg,
-                              const proto_node *node)
+/* Selected and not excluded: what makes a node a candidate whatever the
+ * Service, before the address families are looked at. */
+static bool node_is_eligible(const kv_config *cfg, const proto_node *node)
 {
-    return node_matches_selector(cfg, node) && !node_is_excluded(node) &&
-           pool_servers_node_address(buf, buf_len, ipv6, cfg, node);
+    return node_matches_selector(cfg, node) && !node_is_excluded(node);
 }
 
-bool pool_servers_node_is_candidate(const kv_config *cfg, const proto_node *node)
+/* The address a candidate node serves svc on; false when it is no candidate. */
+static bool candidate_address(char *buf, size_t buf_len, bool *ipv6, const kv_config *cfg,
+                              const proto_service *svc, const proto_node *node)
+{
+    return node_is_eligible(cfg, node) &&
+           pool_servers_node_address(buf, buf_len, ipv6, cfg, svc, node);
+}
+
+bool pool_servers_node_is_candidate(const kv_config *cfg, const proto_service *svc,
+                                    const proto_node *node)
 {
     char address[INET6_ADDRSTRLEN];
     bool ipv6;
-    return candidate_address(address, sizeof address, &ipv6, cfg, node);
+    return candidate_address(address, sizeof address, &ipv6, cfg, svc, node);
 }
 
 static bool node_is_draining(const proto_node *node)
@@ -191,18 +218,42 @@ static bool node_is_draining(const proto_node *node)
     return node->deleting || node->to_be_deleted;
 }
 
+/* All that any Service's pool can see of a node: its address of each
+ * family the config enables (each Service picks one of them), "" when it
+ * has none or is no candidate, and its drain state. */
+typedef struct {
+    char ipv4[INET6_ADDRSTRLEN];
+    char ipv6[INET6_ADDRSTRLEN];
+    bool draining;
+} node_view;
+
+static void node_view_of(node_view *view, const kv_config *cfg, const proto_node *node)
+{
+    memset(view, 0, sizeof *view);
+    if (!node_is_eligible(cfg, node))
+        return;
+    if (config_enables(cfg, false) &&
+        !node_address_of_family(view->ipv4, sizeof view->ipv4, cfg, node, false))
+        view->ipv4[0] = '\0';
+    if (config_enables(cfg, true) &&
+        !node_address_of_family(view->ipv6, sizeof view->ipv6, cfg, node, true))
+        view->ipv6[0] = '\0';
+    view->draining = node_is_draining(node);
+}
+
 bool pool_servers_node_equivalent(const kv_config *cfg, const proto_node *a, const proto_node *b)
 {
-    char address_a[INET6_ADDRSTRLEN], address_b[INET6_ADDRSTRLEN];
-    bool ipv6_a = false, ipv6_b = false;
-    bool candidate_a = candidate_address(address_a, sizeof address_a, &ipv6_a, cfg, a);
-    bool candidate_b = candidate_address(address_b, sizeof address_b, &ipv6_b, cfg, b);
-    if (candidate_a != candidate_b)
-        return false;
-    if (!candidate_a)
+    node_view view_a, view_b;
+    node_view_of(&view_a, cfg, a);
+    node_view_of(&view_b, cfg, b);
+    bool in_a_pool_a = view_a.ipv4[0] || view_a.ipv6[0];
+    bool in_a_pool_b = view_b.ipv4[0] || view_b.ipv6[0];
+    if (!in_a_pool_a && !in_a_pool_b)
         return true; /* in no pool before, in none after */
-    return ipv6_a == ipv6_b && strcmp(address_a, address_b) == 0 &&
-           node_is_draining(a) == node_is_draining(b);
+    /* Both families count even though a Service uses one: an IPv6-only
+     * Service sees a new IPv6 address on a node whose IPv4 stays. */
+    return strcmp(view_a.ipv4, view_b.ipv4) == 0 && strcmp(view_a.ipv6, view_b.ipv6) == 0 &&
+           view_a.draining == view_b.draining;
 }
 
 /* ---- slices ------------------------------------------------------------- */
@@ -272,12 +323,13 @@ static void scan_local_slice(const proto_endpoint_slice *slice, void *payload)
     }
 }
 
-static int add_node_server(pool_server_list *out, const kv_config *cfg, const proto_node *node,
-                           int32_t node_port, server_state state)
+static int add_node_server(pool_server_list *out, const kv_config *cfg, const proto_service *svc,
+                           const proto_node *node, int32_t node_port, server_state state)
 {
     char address[INET6_ADDRSTRLEN];
     bool ipv6 = false;
-    if (state == SERVER_ABSENT || !candidate_address(address, sizeof address, &ipv6, cfg, node))
+    if (state == SERVER_ABSENT ||
+        !candidate_address(address, sizeof address, &ipv6, cfg, svc, node))
         return KV_OK;
     pool_server *server = list_append(out);
     if (!server)
@@ -293,6 +345,7 @@ static int add_node_server(pool_server_list *out, const kv_config *cfg, const pr
 typedef struct {
     pool_server_list *out;
     const kv_config *cfg;
+    const proto_service *svc;
     int32_t node_port;
     int rc;
 } cluster_scan;
@@ -301,7 +354,8 @@ static void add_cluster_node(const proto_node *node, void *payload)
 {
     cluster_scan *scan = payload;
     if (scan->rc == 0)
-        scan->rc = add_node_server(scan->out, scan->cfg, node, scan->node_port, SERVER_ENABLED);
+        scan->rc = add_node_server(scan->out, scan->cfg, scan->svc, node, scan->node_port,
+                                   SERVER_ENABLED);
 }
 
 static int servers_for_node_port(pool_server_list *out, const kv_config *cfg, const store_t *store,
@@ -311,7 +365,7 @@ static int servers_for_node_port(pool_server_list *out, const kv_config *cfg, co
     if (port->node_port == 0)
         return KV_OK; /* nothing to send traffic to; the translator says so */
     if (!svc->external_traffic_local) {
-        cluster_scan scan = {.out = out, .cfg = cfg, .node_port = port->node_port};
+        cluster_scan scan = {.out = out, .cfg = cfg, .svc = svc, .node_port = port->node_port};
         store_foreach_node(store, add_cluster_node, &scan);
         return scan.rc;
     }
@@ -321,7 +375,7 @@ static int servers_for_node_port(pool_server_list *out, const kv_config *cfg, co
     HASH_ITER(hh, scan.verdicts, verdict, tmp) {
         const proto_node *node = store_node(store, verdict->node_name);
         if (scan.rc == 0 && node)
-            scan.rc = add_node_server(out, cfg, node, port->node_port, verdict->state);
+            scan.rc = add_node_server(out, cfg, svc, node, port->node_port, verdict->state);
         HASH_DEL(scan.verdicts, verdict);
         free(verdict);
     }

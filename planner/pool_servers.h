@@ -42,15 +42,18 @@ int pool_servers_compute(pool_server_list *out, const kv_config *cfg, const stor
 void pool_server_list_clear(pool_server_list *list);
 
 /* The parts of the rule, exposed for tests and for other translators. */
-bool pool_servers_node_is_candidate(const kv_config *cfg, const proto_node *node);
-/* The node's address of the family ipFamily asks for, from the CNI's
- * annotation when cniPlugin says so; false when it has none. */
+bool pool_servers_node_is_candidate(const kv_config *cfg, const proto_service *svc,
+                                    const proto_node *node);
+/* The node's one address for svc's pools: IPv4 when ipFamily enables it, svc
+ * lists it (or lists no family) and the node has one, else IPv6 on the same
+ * terms; from the CNI's annotation when cniPlugin says so. False when none. */
 bool pool_servers_node_address(char *buf, size_t buf_len, bool *ipv6, const kv_config *cfg,
-                               const proto_node *node);
+                               const proto_service *svc, const proto_node *node);
 
-/* True when no pool can tell `a` from `b`: same candidacy and, for a
- * candidate, same address and same drain state (deleting / to be deleted).
- * A label that no selector reads, for instance, changes nothing. */
+/* True when no pool of any Service can tell `a` from `b`: same candidacy
+ * and, for a candidate, the same address of every family ipFamily enables
+ * (a Service may pick either) and the same drain state (deleting / to be
+ * deleted). A label that no selector reads, for instance, changes nothing. */
 bool pool_servers_node_equivalent(const kv_config *cfg, const proto_node *a, const proto_node *b);
 
 #endif

@@ -78,13 +78,15 @@ int proto_service_encode(const proto_service *svc, void **out, size_t *out_len)
 {
     proto_writer w;
     proto_writer_init(&w);
-    pw_header(&w, 7, PROTO_K8S_SERVICE);
+    pw_header(&w, 9, PROTO_K8S_SERVICE);
     pw_kstr(&w, "ns", svc->namespace);
     pw_kstr(&w, "name", svc->name);
     pw_kstr(&w, "type", svc->type);
     pw_kstr(&w, "lbclass", svc->load_balancer_class);
     pw_kbool(&w, "local", svc->external_traffic_local);
     pw_kint(&w, "hcport", svc->health_check_node_port);
+    pw_kbool(&w, "fam4", svc->family_ipv4);
+    pw_kbool(&w, "fam6", svc->family_ipv6);
     pw_str(&w, "ports");
     pw_array(&w, svc->n_ports);
     for (size_t i = 0; i < svc->n_ports; i++) {
@@ -434,6 +436,10 @@ static int decode_service(const msgpack_object *root, proto_service **out)
     rc = rc ?: pr_str(root, "lbclass", false, &svc->load_balancer_class);
     rc = rc ?: pr_bool(root, "local", false, &svc->external_traffic_local);
     rc = rc ?: pr_int32(root, "hcport", false, &svc->health_check_node_port);
+    /* Absent (a body from before the field) reads as "none listed", which
+     * is what an absent spec.ipFamilies gives too. */
+    rc = rc ?: pr_bool(root, "fam4", false, &svc->family_ipv4);
+    rc = rc ?: pr_bool(root, "fam6", false, &svc->family_ipv6);
     rc = rc ?: pr_array(root, "ports", false, &ports, &n_ports);
     if (rc == 0 && n_ports > MAX_PORTS)
         rc = KV_ERR_INVALID;

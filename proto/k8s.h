@@ -64,6 +64,11 @@ typedef struct {
     char *load_balancer_class;   /* NULL when unset */
     bool external_traffic_local; /* externalTrafficPolicy: Local */
     int32_t health_check_node_port; /* 0 when none */
+    /* The families spec.ipFamilies lists, as a set: a dual-stack Service
+     * has both. Both false when the list is absent or empty; the planner
+     * decides what that means (planner/pool_servers.c). */
+    bool family_ipv4;
+    bool family_ipv6;
     proto_service_port *ports;
     size_t n_ports;
 } proto_service;

@@ -462,6 +462,36 @@ static int service_ports(projection_ctx *ctx, const json_t *spec, proto_service 
     return KV_OK;
 }
 
+/* spec.ipFamilies: one family, or two (dual stack, primary first), never
+ * twice the same (the API server's validation). Only which families are
+ * listed reaches the planner, which prefers IPv4 whatever the order. An
+ * absent or empty list stays "none listed": reading it as IPv4 is AKO's
+ * choice, not an API default, so the planner makes it (pool_servers.c). */
+static int service_ip_families(projection_ctx *ctx, const json_t *spec, proto_service *svc)
+{
+    const json_t *families = NULL, *entry;
+    char path[PROJECTION_PREFIX_MAX];
+    size_t i;
+    int rc = get_array(ctx, spec, "spec", "ipFamilies", 2, &families);
+    if (rc < 0)
+        return rc;
+    json_array_foreach(families, i, entry) {
+        const char *family = json_is_string(entry) ? json_string_value(entry) : "";
+        bool *listed = NULL;
+        snprintf(path, sizeof path, "spec.ipFamilies[%zu]", i);
+        if (strcmp(family, "IPv4") == 0)
+            listed = &svc->family_ipv4;
+        else if (strcmp(family, "IPv6") == 0)
+            listed = &svc->family_ipv6;
+        else
+            return reject(ctx, "%s must be IPv4 or IPv6", path);
+        if (*listed)
+            return reject(ctx, "%s repeats %s", path, family);
+        *listed = true;
+    }
+    return KV_OK;
+}
+
 int projection_service(proto_service **out, const json_t *object, char *err, size_t err_len)
 {
     projection_ctx ctx = {.kind = "Service", .namespaced = true, .err = err, .err_len = err_len};
@@ -488,6 +518,7 @@ int projection_service(proto_service **out, const json_t *object, char *err, siz
     rc = rc ?: copy_string(&svc->type, type);
     rc = rc ?: copy_string(&svc->load_balancer_class, lb_class);
     rc = rc ?: service_ports(&ctx, spec, svc);
+    rc = rc ?: service_ip_families(&ctx, spec, svc);
     if (rc < 0)
         goto out_free_service;
     /* "OnlyLocal" is the spelling of the alpha annotation era; the API

@@ -1,5 +1,6 @@
 /* Pool servers, DESIGN.md §3: every row of the table, node candidacy
- * (selector, exclusion label, address family, CNI addresses), port matching
+ * (selector, exclusion label, address family of the config and of the
+ * Service's ipFamilies, CNI addresses), port matching
  * by name across slices, deduplication, ClusterIP mode. Each test states
  * the servers a user would see on the controller, as
  * "<node> <address>:<port> enabled|disabled", sorted. */
@@ -45,6 +46,18 @@ static proto_service *seed_service(bool local)
     fx_service_port(svc, "", "TCP", 80, 30080, 8080, NULL);
     return svc;
 }
+
+/* The seed's Service listing the given spec.ipFamilies (none: neither). */
+static proto_service *seed_service_of_families(bool local, bool ipv4, bool ipv6)
+{
+    proto_service *svc = seed_service(local);
+    svc->family_ipv4 = ipv4;
+    svc->family_ipv6 = ipv6;
+    return svc;
+}
+
+#define V4_V6_CONFIG "clusterName: k8s\nserviceType: NodePort\nipFamily: V4_V6\n"
+#define V6_CONFIG "clusterName: k8s\nserviceType: NodePort\nipFamily: V6\n"
 
 static void add_service(fixture *f, proto_service *svc)
 {
@@ -318,6 +331,8 @@ static void test_node_selector_labels_must_all_match(void **state)
     fixture_fini(&f);
 }
 
+/* The config's side of the family rule, with a dual-stack Service so that
+ * only ipFamily decides. */
 static void test_node_without_address_of_the_family_is_skipped(void **state)
 {
     (void)state;
@@ -327,31 +342,155 @@ static void test_node_without_address_of_the_family_is_skipped(void **state)
     add_node(&f, fx_node("v4", "10.0.0.1", NULL));
     add_node(&f, fx_node("v6", NULL, "fd00::2"));
     add_node(&f, fx_node("dual", "10.0.0.3", "fd00::3"));
-    add_service(&f, seed_service(false));
+    add_service(&f, seed_service_of_families(false, true, true));
     assert_string_equal(servers_of(&f, SEED_KEY, 0),
                         "dual 10.0.0.3:30080 enabled, v4 10.0.0.1:30080 enabled");
     fixture_fini(&f);
 
-    fixture_init(&f, fx_config("clusterName: k8s\nserviceType: NodePort\nipFamily: V6\n"));
+    fixture_init(&f, fx_config(V6_CONFIG));
     add_node(&f, fx_node("v4", "10.0.0.1", NULL));
     add_node(&f, fx_node("v6", NULL, "fd00::2"));
     add_node(&f, fx_node("dual", "10.0.0.3", "fd00::3"));
-    add_service(&f, seed_service(false));
+    add_service(&f, seed_service_of_families(false, true, true));
     assert_string_equal(servers_of(&f, SEED_KEY, 0),
                         "dual [fd00::3]:30080 enabled, v6 [fd00::2]:30080 enabled");
     fixture_fini(&f);
 
     /* V4_V6: IPv4 when the node has one, else IPv6; one server per node. */
-    fixture_init(&f, fx_config("clusterName: k8s\nserviceType: NodePort\nipFamily: V4_V6\n"));
+    fixture_init(&f, fx_config(V4_V6_CONFIG));
     add_node(&f, fx_node("v4", "10.0.0.1", NULL));
     add_node(&f, fx_node("v6", NULL, "fd00::2"));
     add_node(&f, fx_node("dual", "10.0.0.3", "fd00::3"));
     add_node(&f, fx_node("neither", NULL, NULL));
-    add_service(&f, seed_service(false));
+    add_service(&f, seed_service_of_families(false, true, true));
     assert_string_equal(servers_of(&f, SEED_KEY, 0),
                         "dual 10.0.0.3:30080 enabled, v4 10.0.0.1:30080 enabled, "
                         "v6 [fd00::2]:30080 enabled");
     fixture_fini(&f);
+}
+
+/* ---- the Service's ipFamilies (AKO's PopulateServersForNodePort) -------- */
+
+/* Nodes of every kind of addressing, for the family tests below. */
+static void mixed_nodes(fixture *f)
+{
+    add_node(f, fx_node("dual", "10.0.0.3", "fd00::3"));
+    add_node(f, fx_node("v4", "10.0.0.1", NULL));
+    add_node(f, fx_node("v6", NULL, "fd00::2"));
+}
+
+static void test_ipv6_only_service_under_v4_v6_gets_the_ipv6_address_of_dual_stack_nodes(
+    void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config(V4_V6_CONFIG));
+    mixed_nodes(&f);
+    add_service(&f, seed_service_of_families(false, false, true));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0),
+                        "dual [fd00::3]:30080 enabled, v6 [fd00::2]:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_dual_stack_service_under_v4_v6_prefers_ipv4_whatever_the_order(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config(V4_V6_CONFIG));
+    mixed_nodes(&f);
+    /* ["IPv6","IPv4"] and ["IPv4","IPv6"] project the same. */
+    add_service(&f, seed_service_of_families(false, true, true));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0),
+                        "dual 10.0.0.3:30080 enabled, v4 10.0.0.1:30080 enabled, "
+                        "v6 [fd00::2]:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_ipv4_only_service_has_no_server_on_an_ipv6_only_node(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config(V4_V6_CONFIG));
+    mixed_nodes(&f);
+    add_service(&f, seed_service_of_families(false, true, false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0),
+                        "dual 10.0.0.3:30080 enabled, v4 10.0.0.1:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_ipv4_only_service_under_v6_config_has_no_server(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config(V6_CONFIG));
+    mixed_nodes(&f);
+    add_service(&f, seed_service_of_families(false, true, false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "");
+    fixture_fini(&f);
+    /* And the mirror: an IPv6-only Service under V4. */
+    fixture_init(&f, fx_node_port_config());
+    mixed_nodes(&f);
+    add_service(&f, seed_service_of_families(false, false, true));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "");
+    fixture_fini(&f);
+}
+
+static void test_service_without_ip_families_counts_as_ipv4(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config(V4_V6_CONFIG));
+    mixed_nodes(&f);
+    add_service(&f, seed_service_of_families(false, false, false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0),
+                        "dual 10.0.0.3:30080 enabled, v4 10.0.0.1:30080 enabled");
+    fixture_fini(&f);
+    fixture_init(&f, fx_config(V6_CONFIG));
+    mixed_nodes(&f);
+    add_service(&f, seed_service_of_families(false, false, false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "");
+    fixture_fini(&f);
+}
+
+/* Local follows the same family rule; which node and whether enabled still
+ * come from the endpoints. */
+static void test_local_ipv6_only_service_uses_the_ipv6_address_of_nodes_with_endpoints(
+    void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config(V4_V6_CONFIG));
+    mixed_nodes(&f);
+    add_service(&f, seed_service_of_families(true, false, true));
+    proto_endpoint_slice *slice = fx_slice("hostrule-ns", "my-svc-v6", "my-svc", "IPv6");
+    fx_slice_port(slice, "", "TCP", 8080);
+    fx_endpoint(slice, "fd00:10::1", "dual", FX_READY);
+    fx_endpoint(slice, "fd00:10::2", "v6", FX_TERMINATING_SERVING);
+    fx_endpoint(slice, "fd00:10::3", "v4", FX_READY);
+    add_slice(&f, slice);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0),
+                        "dual [fd00::3]:30080 enabled, v6 [fd00::2]:30080 disabled");
+    fixture_fini(&f);
+}
+
+static void test_candidacy_depends_on_the_service_families(void **state)
+{
+    (void)state;
+    kv_config *cfg = fx_config(V4_V6_CONFIG);
+    proto_node *v6 = fx_node("v6", NULL, "fd00::2");
+    proto_service *ipv4_only = seed_service_of_families(false, true, false);
+    proto_service *ipv6_only = seed_service_of_families(false, false, true);
+    char address[INET6_ADDRSTRLEN];
+    bool ipv6 = false;
+    assert_false(pool_servers_node_is_candidate(cfg, ipv4_only, v6));
+    assert_true(pool_servers_node_is_candidate(cfg, ipv6_only, v6));
+    assert_true(pool_servers_node_address(address, sizeof address, &ipv6, cfg, ipv6_only, v6));
+    assert_string_equal(address, "fd00::2");
+    assert_true(ipv6);
+    proto_service_destroy(&ipv4_only);
+    proto_service_destroy(&ipv6_only);
+    proto_node_destroy(&v6);
+    config_destroy(&cfg);
 }
 
 static void test_calico_address_is_preferred_with_internal_ip_as_fallback(void **state)
@@ -525,6 +664,51 @@ static void test_node_change_that_no_pool_can_see_is_equivalent(void **state)
     config_destroy(&cfg);
 }
 
+/* Under V4_V6 an IPv6-only Service uses a dual-stack node's IPv6 address
+ * while a dual-stack one uses its IPv4: a change of either family is seen
+ * by some pool, even when the other family stays. */
+static void test_node_change_of_either_enabled_family_is_not_equivalent(void **state)
+{
+    (void)state;
+    kv_config *cfg = fx_config(V4_V6_CONFIG);
+    proto_node *v4 = fx_node("a", "10.0.0.1", NULL);
+    proto_node *dual = fx_node("a", "10.0.0.1", "fd00::1");
+    proto_node *renumbered_v6 = fx_node("a", "10.0.0.1", "fd00::9");
+    proto_node *renumbered_v4 = fx_node("a", "10.0.0.9", "fd00::1");
+    proto_node *relabelled = fx_node("a", "10.0.0.1", "fd00::1");
+    fx_node_label(relabelled, "kubernetes.io/os", "linux");
+    proto_node *v6 = fx_node("a", NULL, "fd00::1");
+    proto_node *draining_v6 = fx_node("a", NULL, "fd00::1");
+    draining_v6->deleting = true;
+
+    assert_false(pool_servers_node_equivalent(cfg, v4, dual));  /* gains IPv6 */
+    assert_false(pool_servers_node_equivalent(cfg, dual, v4));  /* loses IPv6 */
+    assert_false(pool_servers_node_equivalent(cfg, dual, renumbered_v6));
+    assert_false(pool_servers_node_equivalent(cfg, dual, renumbered_v4));
+    assert_false(pool_servers_node_equivalent(cfg, dual, v6));  /* loses IPv4 */
+    assert_false(pool_servers_node_equivalent(cfg, v6, draining_v6));
+    assert_true(pool_servers_node_equivalent(cfg, dual, relabelled));
+    config_destroy(&cfg);
+
+    /* A family ipFamily does not enable is seen by no pool. */
+    cfg = fx_config(V6_CONFIG);
+    assert_true(pool_servers_node_equivalent(cfg, dual, renumbered_v4));
+    assert_true(pool_servers_node_equivalent(cfg, dual, v6));
+    assert_false(pool_servers_node_equivalent(cfg, dual, renumbered_v6));
+    assert_false(pool_servers_node_equivalent(cfg, dual, v4));
+    config_destroy(&cfg);
+    cfg = fx_node_port_config();
+    assert_true(pool_servers_node_equivalent(cfg, v4, dual));
+    assert_true(pool_servers_node_equivalent(cfg, dual, renumbered_v6));
+    /* IPv6 only under V4: in no pool before, in none after. */
+    assert_true(pool_servers_node_equivalent(cfg, v6, draining_v6));
+
+    proto_node *all[] = {v4, dual, renumbered_v6, renumbered_v4, relabelled, v6, draining_v6};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        proto_node_destroy(&all[i]);
+    config_destroy(&cfg);
+}
+
 /* ---- ClusterIP mode ----------------------------------------------------- */
 
 static void test_clusterip_mode_uses_endpoint_addresses_and_target_ports(void **state)
@@ -594,6 +778,15 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_exclusion_label_excludes_unless_its_value_is_false),
         cmocka_unit_test(test_node_selector_labels_must_all_match),
         cmocka_unit_test(test_node_without_address_of_the_family_is_skipped),
+        cmocka_unit_test(
+            test_ipv6_only_service_under_v4_v6_gets_the_ipv6_address_of_dual_stack_nodes),
+        cmocka_unit_test(test_dual_stack_service_under_v4_v6_prefers_ipv4_whatever_the_order),
+        cmocka_unit_test(test_ipv4_only_service_has_no_server_on_an_ipv6_only_node),
+        cmocka_unit_test(test_ipv4_only_service_under_v6_config_has_no_server),
+        cmocka_unit_test(test_service_without_ip_families_counts_as_ipv4),
+        cmocka_unit_test(
+            test_local_ipv6_only_service_uses_the_ipv6_address_of_nodes_with_endpoints),
+        cmocka_unit_test(test_candidacy_depends_on_the_service_families),
         cmocka_unit_test(test_calico_address_is_preferred_with_internal_ip_as_fallback),
         cmocka_unit_test(test_antrea_transport_address_of_the_family_is_used),
         cmocka_unit_test(test_multi_port_named_target_ports_match_by_port_name_across_slices),
@@ -602,6 +795,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_port_without_node_port_has_no_servers),
         cmocka_unit_test(test_servers_are_sorted_by_node_then_address),
         cmocka_unit_test(test_node_change_that_no_pool_can_see_is_equivalent),
+        cmocka_unit_test(test_node_change_of_either_enabled_family_is_not_equivalent),
         cmocka_unit_test(test_clusterip_mode_uses_endpoint_addresses_and_target_ports),
         cmocka_unit_test(test_clusterip_mode_ignores_deleting_nodes_and_node_ports),
     };

@@ -427,6 +427,50 @@ static void test_node_change_no_pool_can_see_recomputes_nothing(void **state)
     fixture_fini(&f);
 }
 
+/* Under V4_V6 a Service's ipFamilies picks each node's address, so a node
+ * event that touches only IPv6 reaches the IPv6-only Service, a label change
+ * reaches nothing, and a Service whose ipFamilies change gets new servers. */
+static void test_ip_families_decide_what_a_node_or_service_change_recomputes(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config("clusterName: k8s\nserviceType: NodePort\nipFamily: V4_V6\n"));
+    put_node(&f, fx_node("a", "10.0.0.1", "fd00::1"));
+    proto_service *v6 = lb("shop", "v6", false);
+    v6->family_ipv6 = true;
+    put_service(&f, v6);
+    proto_service *dual = lb("shop", "dual", false);
+    dual->family_ipv4 = true;
+    dual->family_ipv6 = true;
+    put_service(&f, dual);
+    synced_and_consistent(&f);
+    flush(&f);
+    assert_string_equal(first_pool_servers(&f, "k8s--shop-v6"), "fd00::1:30080 enabled");
+    assert_string_equal(first_pool_servers(&f, "k8s--shop-dual"), "10.0.0.1:30080 enabled");
+    sink_take_log(&f.sink);
+
+    proto_node *relabelled = fx_node("a", "10.0.0.1", "fd00::1");
+    fx_node_label(relabelled, "kubernetes.io/os", "linux");
+    put_node(&f, relabelled);
+    assert_int_equal(store_dirty_count(planner_store(f.planner)), 0);
+
+    /* Only the IPv6 address changes: only the IPv6 Service's pool differs. */
+    put_node(&f, fx_node("a", "10.0.0.1", "fd00::9"));
+    assert_int_equal(store_dirty_count(planner_store(f.planner)), 2);
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink), "put k8s--shop-v6");
+    assert_string_equal(first_pool_servers(&f, "k8s--shop-v6"), "fd00::9:30080 enabled");
+
+    /* The Service turns IPv4-only: its model follows. */
+    proto_service *v4 = lb("shop", "v6", false);
+    v4->family_ipv4 = true;
+    put_service(&f, v4);
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink), "put k8s--shop-v6");
+    assert_string_equal(first_pool_servers(&f, "k8s--shop-v6"), "10.0.0.1:30080 enabled");
+    fixture_fini(&f);
+}
+
 static void test_reset_keeps_models_and_the_same_view_changes_nothing(void **state)
 {
     (void)state;
@@ -645,6 +689,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_event_recomputes_only_the_models_it_touches),
         cmocka_unit_test(test_unchanged_input_publishes_nothing),
         cmocka_unit_test(test_node_change_no_pool_can_see_recomputes_nothing),
+        cmocka_unit_test(test_ip_families_decide_what_a_node_or_service_change_recomputes),
         cmocka_unit_test(test_reset_keeps_models_and_the_same_view_changes_nothing),
         cmocka_unit_test(test_reset_then_a_view_without_a_service_deletes_its_model),
         cmocka_unit_test(test_leftover_models_are_deleted_on_the_first_full_publication),

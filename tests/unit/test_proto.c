@@ -147,7 +147,7 @@ static void test_service_round_trip_with_named_target_port(void **state)
     };
     proto_service in = {.namespace = "hostrule-ns", .name = "my-svc", .type = "LoadBalancer",
                         .external_traffic_local = true, .health_check_node_port = 32000,
-                        .ports = ports, .n_ports = 2};
+                        .family_ipv6 = true, .ports = ports, .n_ports = 2};
     void *data;
     size_t len;
     assert_int_equal(proto_service_encode(&in, &data, &len), 0);
@@ -160,11 +160,81 @@ static void test_service_round_trip_with_named_target_port(void **state)
     assert_null(svc->load_balancer_class);
     assert_true(svc->external_traffic_local);
     assert_int_equal(svc->health_check_node_port, 32000);
+    assert_false(svc->family_ipv4);
+    assert_true(svc->family_ipv6);
     assert_int_equal(svc->n_ports, 2);
     assert_string_equal(svc->ports[0].target_port_name, "web");
     assert_int_equal(svc->ports[0].target_port, 0);
     assert_int_equal(svc->ports[1].target_port, 5353);
     assert_int_equal(svc->ports[1].node_port, 31053);
+    proto_k8s_object_clear(&out);
+    free(data);
+}
+
+static void test_service_round_trip_keeps_both_families_of_a_dual_stack_service(void **state)
+{
+    (void)state;
+    proto_service in = {.namespace = "ns", .name = "dual", .type = "LoadBalancer",
+                        .family_ipv4 = true, .family_ipv6 = true};
+    void *data;
+    size_t len;
+    assert_int_equal(proto_service_encode(&in, &data, &len), 0);
+    proto_k8s_object out;
+    assert_int_equal(proto_k8s_decode(&out, data, len), 0);
+    assert_true(out.service->family_ipv4);
+    assert_true(out.service->family_ipv6);
+    proto_k8s_object_clear(&out);
+    free(data);
+}
+
+/* A Service body as the watcher wrote it before families were projected,
+ * plus `extra` more key/value pairs the caller appends. */
+static void write_service_without_families(proto_writer *w, size_t extra)
+{
+    pw_map(w, 5 + extra);
+    pw_str(w, "v");
+    pw_uint(w, PROTO_VERSION);
+    pw_str(w, "kind");
+    pw_uint(w, PROTO_K8S_SERVICE);
+    pw_str(w, "ns");
+    pw_str(w, "ns");
+    pw_str(w, "name");
+    pw_str(w, "old");
+    pw_str(w, "type");
+    pw_str(w, "LoadBalancer");
+}
+
+static void test_service_without_families_decodes_as_none_listed(void **state)
+{
+    (void)state;
+    proto_writer w;
+    void *data;
+    size_t len;
+    proto_k8s_object out;
+    proto_writer_init(&w);
+    write_service_without_families(&w, 0);
+    assert_int_equal(proto_writer_finish(&w, &data, &len), 0);
+    assert_int_equal(proto_k8s_decode(&out, data, len), 0);
+    assert_false(out.service->family_ipv4);
+    assert_false(out.service->family_ipv6);
+    proto_k8s_object_clear(&out);
+    free(data);
+}
+
+static void test_service_with_mistyped_family_is_refused(void **state)
+{
+    (void)state;
+    proto_writer w;
+    void *data;
+    size_t len;
+    proto_k8s_object out;
+    proto_writer_init(&w);
+    write_service_without_families(&w, 1);
+    pw_str(&w, "fam6");
+    pw_str(&w, "IPv6");
+    assert_int_equal(proto_writer_finish(&w, &data, &len), 0);
+    assert_int_equal(proto_k8s_decode(&out, data, len), KV_ERR_INVALID);
+    assert_null(out.service);
     proto_k8s_object_clear(&out);
     free(data);
 }
@@ -316,6 +386,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_trailing_bytes_after_a_message_are_rejected),
         cmocka_unit_test(test_node_round_trip),
         cmocka_unit_test(test_service_round_trip_with_named_target_port),
+        cmocka_unit_test(test_service_round_trip_keeps_both_families_of_a_dual_stack_service),
+        cmocka_unit_test(test_service_without_families_decodes_as_none_listed),
+        cmocka_unit_test(test_service_with_mistyped_family_is_refused),
         cmocka_unit_test(test_endpoint_slice_round_trip_keeps_conditions),
         cmocka_unit_test(test_projection_decoder_survives_every_truncation),
         cmocka_unit_test(test_model_round_trip_keeps_json_bodies_exactly),

@@ -178,6 +178,8 @@ static void test_lb_service_with_local_policy_health_check_port_and_named_target
     assert_null(svc->load_balancer_class);
     assert_true(svc->external_traffic_local);
     assert_int_equal(svc->health_check_node_port, 32456);
+    assert_true(svc->family_ipv4);
+    assert_false(svc->family_ipv6);
     assert_int_equal(svc->n_ports, 3);
 
     assert_string_equal(svc->ports[0].name, "http");
@@ -216,8 +218,44 @@ static void test_service_defaults_type_protocol_port_name_and_reads_only_local(v
     assert_string_equal(got.service->ports[0].protocol, "TCP");
     assert_int_equal(got.service->ports[0].target_port, 8080);
     assert_int_equal(got.service->ports[0].node_port, 0);
+    /* No ipFamilies: none listed; the planner, not the watcher, reads that
+     * as IPv4. */
+    assert_false(got.service->family_ipv4);
+    assert_false(got.service->family_ipv6);
     proto_k8s_object_clear(&got);
     json_decref(object);
+}
+
+static void test_service_ip_families_become_a_set_whatever_their_order(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *families;
+        bool ipv4, ipv6;
+    } cases[] = {
+        {"[\"IPv6\"]", false, true},
+        {"[\"IPv4\"]", true, false},
+        {"[\"IPv6\",\"IPv4\"]", true, true},
+        {"[\"IPv4\",\"IPv6\"]", true, true},
+        {"[]", false, false},
+        {"null", false, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"kind\":\"Service\",\"metadata\":{\"name\":\"s\",\"namespace\":"
+                 "\"ns\"},\"spec\":{\"type\":\"LoadBalancer\",\"ipFamilies\":%s}}",
+                 cases[i].families);
+        json_t *object = parse(text);
+        proto_k8s_object got;
+        project(object, "Service/ns/s", &got);
+        if (got.service->family_ipv4 != cases[i].ipv4 ||
+            got.service->family_ipv6 != cases[i].ipv6)
+            fail_msg("ipFamilies %s: got ipv4=%d ipv6=%d", cases[i].families,
+                     got.service->family_ipv4, got.service->family_ipv6);
+        proto_k8s_object_clear(&got);
+        json_decref(object);
+    }
 }
 
 static void test_service_with_cluster_policy_is_not_local(void **state)
@@ -1008,6 +1046,7 @@ int main(int argc, char **argv)
             test_lb_service_with_local_policy_health_check_port_and_named_target_port),
         cmocka_unit_test(test_service_defaults_type_protocol_port_name_and_reads_only_local),
         cmocka_unit_test(test_service_with_cluster_policy_is_not_local),
+        cmocka_unit_test(test_service_ip_families_become_a_set_whatever_their_order),
         cmocka_unit_test(test_endpoint_slice_conditions_node_names_and_addressless_endpoint),
         cmocka_unit_test(test_endpoint_slice_with_null_endpoints_and_ports_is_empty),
         cmocka_unit_test(test_namespace_keeps_tenant_annotation_and_sorted_labels),
