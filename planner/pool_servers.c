@@ -16,7 +16,8 @@
  * NodePort (k8s.md §4.1): local ready endpoints first, else local serving
  * terminating endpoints, else drop. "Endpoints of S:P on N" are those of
  * every slice of S having a port named P.name with P's protocol, whose
- * nodeName is N. The same endpoint may sit in two slices for a moment; for
+ * nodeName is N, in the slices of the family of N's server address (each
+ * family is proxied to its own endpoints only; IPv4 is tried first). The same endpoint may sit in two slices for a moment; for
  * a per-node verdict that needs no deduplication (any ready copy makes the
  * node ready), while ClusterIP mode merges copies by address, ready winning.
  *
@@ -142,22 +143,34 @@ static bool service_wants(const proto_service *svc, bool ipv6)
     return ipv6 ? svc->family_ipv6 : svc->family_ipv4;
 }
 
+/* What a node's endpoints allow, per family: [0] IPv4, [1] IPv6. */
+static const server_state every_family[2] = {SERVER_ENABLED, SERVER_ENABLED};
+
+/* One server per node, IPv4 first, as AKO: the first family the config and
+ * the Service allow, the node has an address of, and the node's endpoints
+ * of that family serve (`state`). kube-proxy sends a family's NodePort
+ * traffic only to endpoints of the same family, so with Local an IPv4
+ * address in front of IPv6-only local endpoints would drop. A dual-stack
+ * Service on a dual-stack node under V4_V6 gets the IPv4 address. */
+static bool address_for(char *buf, size_t buf_len, bool *ipv6, const kv_config *cfg,
+                        const proto_service *svc, const proto_node *node,
+                        const server_state state[2])
+{
+    for (int family = 0; family < 2; family++) {
+        bool v6 = family == 1;
+        if (state[family] != SERVER_ABSENT && config_enables(cfg, v6) &&
+            service_wants(svc, v6) && node_address_of_family(buf, buf_len, cfg, node, v6)) {
+            *ipv6 = v6;
+            return true;
+        }
+    }
+    return false;
+}
+
 bool pool_servers_node_address(char *buf, size_t buf_len, bool *ipv6, const kv_config *cfg,
                                const proto_service *svc, const proto_node *node)
 {
-    /* One server per node, IPv4 first, as AKO: a dual-stack Service on a
-     * dual-stack node under V4_V6 gets the IPv4 address. */
-    if (config_enables(cfg, false) && service_wants(svc, false) &&
-        node_address_of_family(buf, buf_len, cfg, node, false)) {
-        *ipv6 = false;
-        return true;
-    }
-    if (config_enables(cfg, true) && service_wants(svc, true) &&
-        node_address_of_family(buf, buf_len, cfg, node, true)) {
-        *ipv6 = true;
-        return true;
-    }
-    return false;
+    return address_for(buf, buf_len, ipv6, cfg, svc, node, every_family);
 }
 
 /* ---- candidates --------------------------------------------------------- */
@@ -283,7 +296,7 @@ static server_state endpoint_state(const proto_endpoint *endpoint)
 
 typedef struct node_verdict {
     const char *node_name; /* borrowed from a slice in the store */
-    server_state state;
+    server_state state[2]; /* per family of the slices: [0] IPv4, [1] IPv6 */
     UT_hash_handle hh;
 } node_verdict;
 
@@ -301,6 +314,7 @@ static void scan_local_slice(const proto_endpoint_slice *slice, void *payload)
         return;
     if (slice->address_type && strcmp(slice->address_type, "FQDN") == 0)
         return; /* kube-proxy ignores FQDN slices */
+    int family = slice->address_type && strcmp(slice->address_type, "IPv6") == 0;
     for (size_t i = 0; i < slice->n_endpoints; i++) {
         const proto_endpoint *endpoint = &slice->endpoints[i];
         node_verdict *verdict = NULL;
@@ -318,19 +332,21 @@ static void scan_local_slice(const proto_endpoint_slice *slice, void *payload)
                             verdict);
         }
         server_state state = endpoint_state(endpoint);
-        if (state > verdict->state)
-            verdict->state = state;
+        if (state > verdict->state[family])
+            verdict->state[family] = state;
     }
 }
 
 static int add_node_server(pool_server_list *out, const kv_config *cfg, const proto_service *svc,
-                           const proto_node *node, int32_t node_port, server_state state)
+                           const proto_node *node, int32_t node_port,
+                           const server_state state_of_family[2])
 {
     char address[INET6_ADDRSTRLEN];
     bool ipv6 = false;
-    if (state == SERVER_ABSENT ||
-        !candidate_address(address, sizeof address, &ipv6, cfg, svc, node))
+    if (!node_is_eligible(cfg, node) ||
+        !address_for(address, sizeof address, &ipv6, cfg, svc, node, state_of_family))
         return KV_OK;
+    server_state state = state_of_family[ipv6];
     pool_server *server = list_append(out);
     if (!server)
         return KV_ERR_NOMEM;
@@ -354,8 +370,8 @@ static void add_cluster_node(const proto_node *node, void *payload)
 {
     cluster_scan *scan = payload;
     if (scan->rc == 0)
-        scan->rc = add_node_server(scan->out, scan->cfg, scan->svc, node, scan->node_port,
-                                   SERVER_ENABLED);
+        scan->rc =
+            add_node_server(scan->out, scan->cfg, scan->svc, node, scan->node_port, every_family);
 }
 
 static int servers_for_node_port(pool_server_list *out, const kv_config *cfg, const store_t *store,

@@ -473,6 +473,51 @@ static void test_local_ipv6_only_service_uses_the_ipv6_address_of_nodes_with_end
     fixture_fini(&f);
 }
 
+/* kube-proxy sends each family's NodePort traffic to endpoints of that
+ * family only: with Local, a node serves a family only if its endpoints in
+ * that family's slices do. IPv4 still comes first when both serve. */
+static void test_local_dual_stack_service_uses_the_family_whose_endpoints_serve_on_the_node(
+    void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config(V4_V6_CONFIG));
+    add_node(&f, fx_node("a", "10.0.0.1", "fd00::1"));
+    add_node(&f, fx_node("b", "10.0.0.2", "fd00::2"));
+    add_node(&f, fx_node("c", "10.0.0.3", "fd00::3"));
+    add_service(&f, seed_service_of_families(true, true, true));
+    proto_endpoint_slice *v4 = fx_slice("hostrule-ns", "my-svc-v4", "my-svc", "IPv4");
+    fx_slice_port(v4, "", "TCP", 8080);
+    fx_endpoint(v4, "10.1.0.1", "a", FX_READY);
+    fx_endpoint(v4, "10.1.0.3", "c", FX_TERMINATING_SERVING);
+    add_slice(&f, v4);
+    proto_endpoint_slice *v6 = fx_slice("hostrule-ns", "my-svc-v6", "my-svc", "IPv6");
+    fx_slice_port(v6, "", "TCP", 8080);
+    fx_endpoint(v6, "fd00:10::1", "a", FX_READY);
+    fx_endpoint(v6, "fd00:10::2", "b", FX_READY); /* b's IPv4 endpoint is not there yet */
+    fx_endpoint(v6, "fd00:10::3", "c", FX_READY);
+    add_slice(&f, v6);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "a 10.0.0.1:30080 enabled, "
+                                                     "b [fd00::2]:30080 enabled, "
+                                                     "c 10.0.0.3:30080 disabled");
+    fixture_fini(&f);
+}
+
+static void test_local_ipv4_service_ignores_endpoints_in_ipv6_slices(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config(V4_V6_CONFIG));
+    add_node(&f, fx_node("a", "10.0.0.1", "fd00::1"));
+    add_service(&f, seed_service_of_families(true, true, false));
+    proto_endpoint_slice *v6 = fx_slice("hostrule-ns", "my-svc-v6", "my-svc", "IPv6");
+    fx_slice_port(v6, "", "TCP", 8080);
+    fx_endpoint(v6, "fd00:10::1", "a", FX_READY); /* left from when it was dual-stack */
+    add_slice(&f, v6);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "");
+    fixture_fini(&f);
+}
+
 static void test_candidacy_depends_on_the_service_families(void **state)
 {
     (void)state;
@@ -786,6 +831,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_service_without_ip_families_counts_as_ipv4),
         cmocka_unit_test(
             test_local_ipv6_only_service_uses_the_ipv6_address_of_nodes_with_endpoints),
+        cmocka_unit_test(test_local_dual_stack_service_uses_the_family_whose_endpoints_serve_on_the_node),
+        cmocka_unit_test(test_local_ipv4_service_ignores_endpoints_in_ipv6_slices),
         cmocka_unit_test(test_candidacy_depends_on_the_service_families),
         cmocka_unit_test(test_calico_address_is_preferred_with_internal_ip_as_fallback),
         cmocka_unit_test(test_antrea_transport_address_of_the_family_is_used),
