@@ -30,7 +30,6 @@ typedef enum {
     FIELD_SOURCE,
     FIELD_LABELS,
     FIELD_VIP_NETWORKS,
-    FIELD_SECRET_FILE, /* a path whose file content (trimmed) fills a string */
     FIELD_SECTION,
 } field_type;
 
@@ -55,9 +54,10 @@ static const config_field credentials_section[] = {
     {"username", FIELD_STRING, AT(username), NULL},
     {"password", FIELD_STRING, AT(password), NULL},
     {"authToken", FIELD_STRING, AT(auth_token), NULL},
-    {"usernameFile", FIELD_SECRET_FILE, AT(username), NULL},
-    {"passwordFile", FIELD_SECRET_FILE, AT(password), NULL},
-    {"authTokenFile", FIELD_SECRET_FILE, AT(auth_token), NULL},
+    /* Paths only: config_read_credentials() reads them, in the syncer. */
+    {"usernameFile", FIELD_STRING, AT(username_file), NULL},
+    {"passwordFile", FIELD_STRING, AT(password_file), NULL},
+    {"authTokenFile", FIELD_STRING, AT(auth_token_file), NULL},
     {NULL, 0, 0, NULL},
 };
 
@@ -172,32 +172,6 @@ static int read_choice(config_loader *ld, const char *key, const yaml_node_t *no
     return config_fail(ld, node, "key '%s' must be one of %s", key, allowed);
 }
 
-static int read_secret_file(config_loader *ld, const char *key, const yaml_node_t *node,
-                            char **out)
-{
-    const char *path = scalar_of(node);
-    if (!path)
-        return config_fail(ld, node, "key '%s' must be a file path", key);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return config_fail(ld, node, "key '%s': cannot read %s: %s", key, path, strerror(errno));
-    char buf[CONFIG_MAX_SECRET_BYTES + 1];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    if (n > CONFIG_MAX_SECRET_BYTES)
-        return config_fail(ld, node, "key '%s': %s is larger than %d bytes", key, path,
-                           CONFIG_MAX_SECRET_BYTES);
-    while (n > 0 && isspace((unsigned char)buf[n - 1]))
-        n--;
-    buf[n] = '\0';
-    char *copy = strdup(buf);
-    if (!copy)
-        return KV_ERR_NOMEM;
-    free(*out);
-    *out = copy;
-    return KV_OK;
-}
-
 static int read_labels(config_loader *ld, const char *key, const yaml_node_t *node,
                        kv_config *cfg)
 {
@@ -309,8 +283,6 @@ static int read_field(config_loader *ld, kv_config *cfg, const config_field *fie
         return read_string(ld, path, node, (char **)(base + field->offset));
     case FIELD_BOOL:
         return read_bool(ld, path, node, (bool *)(base + field->offset));
-    case FIELD_SECRET_FILE:
-        return read_secret_file(ld, path, node, (char **)(base + field->offset));
     case FIELD_SERVICE_TYPE:
         if (scalar_of(node) && strcmp(scalar_of(node), "NodePortLocal") == 0)
             return config_fail(ld, node, "key '%s': NodePortLocal is not supported by kavi", path);
@@ -492,6 +464,56 @@ int config_load(kv_config **out, const char *path, char *err, size_t err_len)
     return rc;
 }
 
+/* One credential file: its content, trailing whitespace trimmed. */
+static int read_secret_file(const char *key, const char *path, char **out, char *err,
+                            size_t err_len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, err_len, "credentials.%s: cannot read %s: %s", key, path, strerror(errno));
+        return KV_ERR_IO;
+    }
+    char buf[CONFIG_MAX_SECRET_BYTES + 1];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    if (n > CONFIG_MAX_SECRET_BYTES) {
+        snprintf(err, err_len, "credentials.%s: %s is larger than %d bytes", key, path,
+                 CONFIG_MAX_SECRET_BYTES);
+        return KV_ERR_INVALID;
+    }
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        n--;
+    buf[n] = '\0';
+    char *copy = strdup(buf);
+    memset(buf, 0, sizeof buf);
+    if (!copy)
+        return KV_ERR_NOMEM;
+    free(*out);
+    *out = copy;
+    return KV_OK;
+}
+
+int config_read_credentials(kv_config *cfg, char *err, size_t err_len)
+{
+    struct {
+        const char *key;
+        const char *path;
+        char **out;
+    } files[] = {
+        {"usernameFile", cfg->username_file, &cfg->username},
+        {"passwordFile", cfg->password_file, &cfg->password},
+        {"authTokenFile", cfg->auth_token_file, &cfg->auth_token},
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        int rc = files[i].path ? read_secret_file(files[i].key, files[i].path, files[i].out, err,
+                                                  err_len)
+                               : KV_OK;
+        if (rc < 0)
+            return rc;
+    }
+    return KV_OK;
+}
+
 void config_destroy(kv_config **cfg_p)
 {
     if (!cfg_p || !*cfg_p)
@@ -512,6 +534,7 @@ void config_destroy(kv_config **cfg_p)
                         &cfg->controller_host, &cfg->controller_version, &cfg->tenant_name,
                         &cfg->cloud_name, &cfg->se_group_name, &cfg->replay_file,
                         &cfg->kubeconfig, &cfg->username, &cfg->password, &cfg->auth_token,
+                        &cfg->username_file, &cfg->password_file, &cfg->auth_token_file,
                         &cfg->controller_ca_file, &cfg->k8s_publish, &cfg->k8s_snapshot,
                         &cfg->model_publish, &cfg->model_snapshot, &cfg->status_endpoint,
                         &cfg->runtime_dir, &whole->name_prefix, &whole->created_by};

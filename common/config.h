@@ -59,6 +59,9 @@ typedef struct {
     char *username;
     char *password;
     char *auth_token;
+    char *username_file;             /* usernameFile, passwordFile, authTokenFile: read by */
+    char *password_file;             /* config_read_credentials(), so only the program that */
+    char *auth_token_file;           /* talks to the controller needs the secret mounted */
     char *controller_ca_file;        /* controllerCAFile: PEM bundle to verify HTTPS */
 
     /* bus: ZeroMQ endpoints; publishers bind, consumers connect */
@@ -74,6 +77,11 @@ typedef struct {
 /* Loads and validates the file at `path`. On error returns a negative
  * kv_err and writes one line naming the key and the reason into `err`. */
 int config_load(kv_config **out, const char *path, char *err, size_t err_len);
+
+/* Reads credentials.*File into username, password and auth_token (a file
+ * wins over the inline key). Only the syncer calls it: the watcher and the
+ * planner never hold the controller's credentials. One line in err. */
+int config_read_credentials(kv_config *cfg, char *err, size_t err_len);
 
 /* Same, from a YAML string (tests). `origin` names it in errors. */
 int config_load_string(kv_config **out, const char *yaml, const char *origin, char *err,

@@ -151,8 +151,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (config_load(&cfg, opts.config_path, err, sizeof err) < 0) {
+    if (config_load(&cfg, opts.config_path, err, sizeof err) < 0 ||
+        config_read_credentials(cfg, err, sizeof err) < 0) {
         fprintf(stderr, "%s\n", err);
+        config_destroy(&cfg);
         return 2;
     }
     if (check_controller_config(cfg, opts.config_path) < 0) {

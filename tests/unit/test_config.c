@@ -142,10 +142,20 @@ static void test_credentials_are_read_from_files(void **state)
     kv_config *cfg = NULL;
     char err[256];
     assert_int_equal(config_load_string(&cfg, yaml, "test", err, sizeof err), 0);
+    assert_null(cfg->password); /* loading alone never reads a secret */
+    assert_int_equal(config_read_credentials(cfg, err, sizeof err), 0);
     assert_string_equal(cfg->password, "s3cret");
     config_destroy(&cfg);
+
+    /* Gone: loading still works (the watcher and planner need no secret);
+     * reading says which key and file, in one line. */
     unlink(path);
-    assert_rejected(yaml, "cannot read");
+    assert_int_equal(config_load_string(&cfg, yaml, "test", err, sizeof err), 0);
+    assert_int_equal(config_read_credentials(cfg, err, sizeof err), KV_ERR_IO);
+    assert_non_null(strstr(err, "credentials.passwordFile: cannot read"));
+    assert_non_null(strstr(err, path));
+    assert_null(strchr(err, '\n'));
+    config_destroy(&cfg);
 }
 
 static void test_missing_file_is_one_line(void **state)

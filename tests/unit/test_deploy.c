@@ -458,10 +458,10 @@ static char *replace_all(const char *text, const char *from, const char *to)
     return out;
 }
 
-/* Loads config text as a container would see it: the Secret's keys are
+/* Loads config text as kavi-syncer would see it: the Secret's keys are
  * written as files into a scratch directory that stands for the Secret's
- * mount (the loader reads credentials.*File at load time), and the mount
- * path in the text is pointed there. The directory is gone on return, so a
+ * mount, the mount path in the text is pointed there, and the credential
+ * files are read as the syncer reads them at start. The directory is gone on return, so a
  * failing load leaves nothing behind. Returns 0 or negative with err set. */
 static int load_as_mounted(kv_config **cfg, const char *text, const char *origin,
                            const json_t *secret, const char *secret_mount, char *err,
@@ -500,6 +500,7 @@ static int load_as_mounted(kv_config **cfg, const char *text, const char *origin
         snprintf(to, sizeof to, "%s/", dir);
         char *mounted = replace_all(text, from, to);
         rc = config_load_string(cfg, mounted, origin, err, err_len);
+        rc = rc ?: config_read_credentials(*cfg, err, err_len);
         free(mounted);
     }
     json_object_foreach(keys, key, value) {
@@ -518,10 +519,20 @@ static void test_configmap_config_loads_with_kavi_loader(void **state)
     deploy_tree *t = tree_load();
     deploy_parts p = parts_of(t);
     json_t *containers = json_object_get(p.pod, "containers");
-    const char *secret_mount = mount_path(json_array_get(containers, 0), p.secret_volume);
+    const json_t *syncer = NULL;
+    size_t index;
+    json_t *c;
+    json_array_foreach(containers, index, c) {
+        const char *cmd = json_string_value(json_array_get(json_object_get(c, "command"), 0));
+        const char *base = cmd ? strrchr(cmd, '/') : NULL;
+        if (base && strcmp(base, "/kavi-syncer") == 0)
+            syncer = c;
+    }
+    if (!syncer)
+        fail_msg("the pod runs no kavi-syncer");
+    const char *secret_mount = mount_path(syncer, p.secret_volume);
     if (!secret_mount)
-        fail_msg("container %s does not mount the Secret",
-                 str_at(json_array_get(containers, 0), "name"));
+        fail_msg("container %s does not mount the Secret", str_at(syncer, "name"));
 
     size_t n_configs = 0;
     const char *key;
@@ -887,9 +898,15 @@ static const program_flags *check_container(const json_t *c, const deploy_parts 
         fail_msg("container %s: --config %s: ConfigMap %s has no key %s", name, config,
                  name_of(p->configmap), config + dir_len + 1);
 
-    /* Every program loads the whole config, and the loader reads the
-     * credential files then: each container needs them. */
+    /* Only kavi-syncer reads the credential files (config_read_credentials);
+     * the others must not be able to read the controller's password. */
     const char *secret_dir = mount_path(c, p->secret_volume);
+    if (strcmp(prog->program, "kavi-syncer") != 0) {
+        if (secret_dir)
+            fail_msg("container %s mounts the Avi credentials it never reads", name);
+        check_security(c, p->pod);
+        return prog;
+    }
     json_t *files = credential_files(text);
     assert_true(json_array_size(files) > 0);
     json_t *file;
