@@ -6,7 +6,10 @@
  *    nothing, and a relist never deletes a key whose object it saw, even
  *    if that object was rejected;
  *  - `rv` is only moved forward by the server's own answers (list RV,
- *    event RV), so a re-watch never skips an event. */
+ *    event RV), so a re-watch never skips an event;
+ *  - a relist (after 410) publishes nothing until its last page: then its
+ *    changes and deletions go out together, so subscribers never see a mix
+ *    of the old and the new state of a kind, even when a page fails. */
 #define _GNU_SOURCE
 #include "watcher/reflector.h"
 
@@ -62,6 +65,8 @@ typedef enum { ACTION_LIST = 0, ACTION_WATCH } reflector_action;
 
 typedef struct {
     char *key;
+    void *body; /* owned; during a relist, the projection to publish at its end */
+    size_t len;
     UT_hash_handle hh;
 } seen_key;
 
@@ -128,22 +133,39 @@ static void seen_clear(reflector *r)
     HASH_ITER(hh, r->seen, s, tmp) {
         HASH_DEL(r->seen, s);
         free(s->key);
+        free(s->body);
         free(s);
     }
 }
 
-static void seen_add(reflector *r, const char *key)
+static seen_key *seen_add(reflector *r, const char *key)
 {
     seen_key *s = NULL;
     HASH_FIND_STR(r->seen, key, s);
     if (s)
-        return;
+        return s;
     s = calloc(1, sizeof *s);
     if (!s || !(s->key = strdup(key))) {
         free(s);
-        return;
+        return NULL;
     }
     HASH_ADD_KEYPTR(hh, r->seen, s->key, strlen(s->key), s);
+    return s;
+}
+
+/* Keeps a relisted object's projection for the end of the relist; false
+ * when memory is short (the caller then publishes at once). */
+static bool hold_back(seen_key *s, const projection *p)
+{
+    void *copy = s ? malloc(p->len ? p->len : 1) : NULL;
+    if (!copy)
+        return false;
+    if (p->len)
+        memcpy(copy, p->body, p->len);
+    free(s->body);
+    s->body = copy;
+    s->len = p->len;
+    return true;
 }
 
 /* Percent-encodes a query value (continue tokens are base64 with '=' and '/'). */
@@ -189,11 +211,12 @@ static void apply_object(reflector *r, const json_t *object, bool seen)
     projection p;
     int rc = projection_of(&p, object, r->kind->kind, err, sizeof err);
     if (rc == KV_OK) {
-        if (seen)
-            seen_add(r, p.key);
-        int put = bus_pub_put(r->set->pub, PROTO_STREAM_K8S, p.key, p.body, p.len);
-        if (put < 0)
-            publish_failed(p.key, put);
+        seen_key *s = seen ? seen_add(r, p.key) : NULL;
+        if (!(r->relisting && hold_back(s, &p))) {
+            int put = bus_pub_put(r->set->pub, PROTO_STREAM_K8S, p.key, p.body, p.len);
+            if (put < 0)
+                publish_failed(p.key, put);
+        }
         projection_clear(&p);
         return;
     }
@@ -293,9 +316,25 @@ static void prune_key(const char *key, void *payload)
         ctx->deleted += (unsigned long)rc;
 }
 
+/* The end of a relist: what it held back goes out, then the deletions. */
+static void publish_held_back(reflector *r)
+{
+    seen_key *s, *tmp;
+    HASH_ITER(hh, r->seen, s, tmp) {
+        if (!s->body)
+            continue;
+        int put = bus_pub_put(r->set->pub, PROTO_STREAM_K8S, s->key, s->body, s->len);
+        if (put < 0)
+            publish_failed(s->key, put);
+        free(s->body);
+        s->body = NULL;
+    }
+}
+
 static void list_complete(reflector *r, const char *list_rv)
 {
     prune_ctx ctx = {.r = r};
+    publish_held_back(r);
     bus_pub_foreach_key(r->set->pub, PROTO_STREAM_K8S, prune_key, &ctx);
     record_flush(r->set->record);
     log_info("%s: %slisted %lu objects in %lu page(s) at resourceVersion %s; %lu gone since",

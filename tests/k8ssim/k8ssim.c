@@ -707,6 +707,19 @@ void k8ssim_fail_next(k8ssim_t *sim, int status, int retry_after_s, int count)
     sim->fail_status = status;
     sim->fail_retry_after_s = retry_after_s;
     sim->fail_count = count > 0 ? count : 0;
+    sim->fail_query[0] = '\0';
+    pthread_mutex_unlock(&sim->lock);
+}
+
+void k8ssim_fail_matching(k8ssim_t *sim, const char *query_contains, int status, int count)
+{
+    if (!sim)
+        return;
+    pthread_mutex_lock(&sim->lock);
+    sim->fail_status = status;
+    sim->fail_retry_after_s = 0;
+    sim->fail_count = count > 0 ? count : 0;
+    snprintf(sim->fail_query, sizeof sim->fail_query, "%s", query_contains ? query_contains : "");
     pthread_mutex_unlock(&sim->lock);
 }
 

@@ -46,6 +46,7 @@ void k8ssim_serve_groups(k8ssim_t *sim, bool routes, bool gateway_api); /* insta
 void k8ssim_end_watches_at_once(k8ssim_t *sim, bool on); /* while true, a watch from a resourceVersion is answered 200 and ends at once with no event (as a proxy cutting it) */
 void k8ssim_split_writes(k8ssim_t *sim, bool split);  /* write watch events in small pieces so events straddle chunk boundaries and several share one */
 void k8ssim_fail_next(k8ssim_t *sim, int status, int retry_after_s, int count); /* next `count` requests answered `status` (429 with Retry-After, or 5xx) with a metav1.Status body */
+void k8ssim_fail_matching(k8ssim_t *sim, const char *query_contains, int status, int count); /* as k8ssim_fail_next, only for requests whose query holds query_contains (e.g. "continue=": every page after the first) */
 void k8ssim_set_token(k8ssim_t *sim, const char *token); /* rotate the accepted token; requests with the old one get 401 */
 /* What it got: */
 char  *k8ssim_requests_json(k8ssim_t *sim);   /* malloc'd [{"method","path","query","auth":"bearer:<token>"|"cert:<CN>"|"none","status"}] */

@@ -832,7 +832,8 @@ static enum MHD_Result handle(struct k8ssim *sim, struct MHD_Connection *conn, c
     authenticated = cert_ok || token_ok || (!sim->token && !sim->client_ca);
     /* Faults hit authenticated requests, as the apiserver's priority and
      * fairness filter runs after authentication. */
-    if (authenticated && sim->fail_count > 0) {
+    if (authenticated && sim->fail_count > 0 &&
+        (!sim->fail_query[0] || strstr(query, sim->fail_query))) {
         sim->fail_count--;
         fail = sim->fail_status;
         retry_after = sim->fail_retry_after_s;

@@ -107,6 +107,7 @@ struct k8ssim {
     struct k8ssim_watch *watches; /* open watches (utlist, doubly linked) */
     bool stalled, split, shutting_down;
     int fail_status, fail_retry_after_s, fail_count;
+    char fail_query[128]; /* "": any request; else only those whose query holds it */
 
     struct k8ssim_request *requests;
     size_t request_count, request_cap;

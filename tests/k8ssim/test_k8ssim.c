@@ -647,6 +647,29 @@ static void test_watch_ended_at_once_sends_nothing_until_turned_off(void **state
     assert_true(watch_wait(w, "\"b\"", 1, DEADLINE_MS));
 }
 
+static void test_fail_matching_hits_only_requests_whose_query_matches(void **state)
+{
+    (void)state;
+    struct reply r;
+    start_sim(NULL);
+    apply_node("a", "x");
+    apply_node("b", "x");
+    k8ssim_fail_matching(fx.sim, "continue=", 503, 5);
+    assert_int_equal(get(fx.port, &fx.creds, "/api/v1/nodes?limit=1", &r), 200);
+    char *escaped = curl_easy_escape(NULL, jstr(r.json, "metadata.continue"), 0);
+    char path[1024];
+    snprintf(path, sizeof(path), "/api/v1/nodes?limit=1&continue=%s", escaped);
+    curl_free(escaped);
+    reply_free(&r);
+    assert_int_equal(get(fx.port, &fx.creds, path, &r), 503);
+    assert_status_body(r.json, 503, "ServiceUnavailable");
+    reply_free(&r);
+    k8ssim_fail_matching(fx.sim, NULL, 0, 0);
+    assert_int_equal(get(fx.port, &fx.creds, path, &r), 200);
+    assert_string_equal(jstr(r.json, "items.0.metadata.name"), "b");
+    reply_free(&r);
+}
+
 static void test_list_and_watch_secrets_by_field_selector_type(void **state)
 {
     (void)state;
@@ -1511,6 +1534,7 @@ int main(int argc, char **argv)
         T(test_stalled_watches_send_nothing_until_released),
         T(test_fail_next_429_carries_retry_after_then_recovers),
         T(test_watch_ended_at_once_sends_nothing_until_turned_off),
+        T(test_fail_matching_hits_only_requests_whose_query_matches),
         T(test_fail_next_503_answers_a_status_once),
         T(test_rotated_token_rejects_the_old_one_with_401),
         T(test_client_certificate_authenticates_over_https),

@@ -744,6 +744,53 @@ static void test_expired_watch_relists_and_publishes_exactly_the_difference(void
     fixture_stop(&f);
 }
 
+/* A relist whose second page keeps failing publishes nothing of its first:
+ * until its last page, subscribers keep the whole old state of the kind,
+ * then see exactly the difference at once. */
+static void test_relist_publishes_nothing_until_its_last_page(void **state)
+{
+    (void)state;
+    fixture f;
+    k8ssim_options_t opts = {.bookmark_interval_ms = 200};
+    char extra[256];
+    sim_start(&f, &opts);
+    for (int i = 0; i < 600; i++) /* two pages of 500 */
+        apply_service(&f, i, 80);
+    snprintf(extra, sizeof extra, "    certificate-authority: %s", ca_file);
+    write_kubeconfig(&f, f.kubeconfig, extra, "    token: " TOKEN);
+    watcher_start_kubeconfig(&f, NULL);
+    sync_or_fail(&f);
+    prefix_count all = {"Service/", 600};
+    assert_true(pump_until(&f, has_count, &all, DEADLINE_MS));
+
+    k8ssim_stall_watches(f.sim, true);
+    view_mark(&f.view);
+    apply_service(&f, 1, 9090);  /* svc-1 is on the first page (names sort as text) */
+    apply_service(&f, 700, 80);  /* svc-700 on the second */
+    k8ssim_delete(f.sim, "Service", "default", "svc-0");
+    k8ssim_fail_matching(f.sim, "continue=", 503, 1000);
+    k8ssim_expire_history(f.sim);
+    k8ssim_drop_watches(f.sim);
+    k8ssim_stall_watches(f.sim, false);
+
+    /* The first page came back; the second was refused twice. */
+    request_count refused = {"/api/v1/services", "continue=", 2};
+    assert_true(pump_until(&f, sim_got, &refused, DEADLINE_MS));
+    for (size_t i = 0; i < f.view.n_changes; i++)
+        fprintf(stderr, "change too early: %s\n", f.view.changes[i]);
+    assert_int_equal(f.view.n_changes, 0);
+    assert_non_null(view_get(&f.view, "Service/default/svc-0"));
+
+    k8ssim_fail_matching(f.sim, NULL, 0, 0);
+    wait_for_key(&f, "Service/default/svc-700");
+    wait_for_no_key(&f, "Service/default/svc-0");
+    assert_true(view_has_change(&f.view, "PUT Service/default/svc-1"));
+    assert_true(view_has_change(&f.view, "PUT Service/default/svc-700"));
+    assert_true(view_has_change(&f.view, "DELETE Service/default/svc-0"));
+    assert_int_equal(f.view.n_changes, 3);
+    fixture_stop(&f);
+}
+
 static void test_dropped_watch_resumes_from_last_rv_without_relist(void **state)
 {
     (void)state;
@@ -1351,6 +1398,7 @@ int main(void)
         cmocka_unit_test(test_expired_continue_token_lists_again_from_the_start),
         cmocka_unit_test(test_events_split_across_chunks_are_whole),
         cmocka_unit_test(test_expired_watch_relists_and_publishes_exactly_the_difference),
+        cmocka_unit_test(test_relist_publishes_nothing_until_its_last_page),
         cmocka_unit_test(test_dropped_watch_resumes_from_last_rv_without_relist),
         cmocka_unit_test(test_stalled_watch_is_ended_by_the_idle_timer),
         cmocka_unit_test(test_429_waits_for_retry_after),
