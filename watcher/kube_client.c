@@ -1,6 +1,7 @@
 /* kube_client.c — see kube_client.h. Invariants:
- *  - a request is in the multi handle from start until it is done or
- *    cancelled, and freed exactly once, after its done callback;
+ *  - a request is in the multi handle from start (or, when an exec plugin
+ *    is fetching credentials, from the end of that run) until it is done
+ *    or cancelled, and freed exactly once, after its done callback;
  *  - the sockets array mirrors what curl asked for through the socket
  *    callback, so the poll items are always curl's current wishes;
  *  - the timer is an absolute deadline checked on every step. */
@@ -37,6 +38,8 @@ struct kube_request {
     CURLcode result; /* set when the transfer finished */
     bool done;      /* left the multi handle, callback pending */
     bool cancelled; /* cancelled while its callback was pending */
+    bool waiting;   /* not in the multi handle yet: waits for the exec plugin */
+    bool failed_launch; /* could not join the multi handle; its callback is due */
     char error[CURL_ERROR_SIZE];
     kube_request_t *next;
 };
@@ -265,7 +268,7 @@ void kube_client_destroy(kube_client_t **client_p)
     while (c->requests) {
         kube_request_t *r = c->requests;
         c->requests = r->next;
-        if (!r->done)
+        if (!r->done && !r->waiting)
             curl_multi_remove_handle(c->multi, r->easy);
         request_free(r);
     }
@@ -329,30 +332,7 @@ static int configure(kube_client_t *c, kube_request_t *r, const kube_request_spe
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    if (cfg->client_cert_data.data) {
-        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-        set_blob(e, CURLOPT_SSLCERT_BLOB, &cfg->client_cert_data);
-        set_blob(e, CURLOPT_SSLKEY_BLOB, &cfg->client_key_data);
-    } else if (cfg->client_cert_file) {
-        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-        curl_easy_setopt(e, CURLOPT_SSLCERT, cfg->client_cert_file);
-        curl_easy_setopt(e, CURLOPT_SSLKEY, cfg->client_key_file);
-    }
-
     struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
-    if (h && cfg->token) {
-        size_t len = strlen(cfg->token) + sizeof "Authorization: Bearer ";
-        char *line = malloc(len);
-        if (line) {
-            snprintf(line, len, "Authorization: Bearer %s", cfg->token);
-            struct curl_slist *grown = curl_slist_append(h, line);
-            free(line);
-            h = grown ? grown : (curl_slist_free_all(h), NULL);
-        } else {
-            curl_slist_free_all(h);
-            h = NULL;
-        }
-    }
     if (h && spec->content_type) {
         char line[256];
         snprintf(line, sizeof line, "Content-Type: %s", spec->content_type);
@@ -361,8 +341,7 @@ static int configure(kube_client_t *c, kube_request_t *r, const kube_request_spe
     }
     if (!h)
         return KV_ERR_NOMEM;
-    r->headers = h;
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    r->headers = h; /* set on the handle with the credentials */
 
     const char *method = spec->method ? spec->method : "GET";
     if (strcmp(method, "GET") != 0)
@@ -377,6 +356,59 @@ static int configure(kube_client_t *c, kube_request_t *r, const kube_request_spe
     return KV_OK;
 }
 
+/* The credentials as they are now: the client certificate and the bearer
+ * token, which is the last header. */
+static int attach_credentials(kube_client_t *c, kube_request_t *r)
+{
+    const kube_config *cfg = c->cfg;
+    CURL *e = r->easy;
+    if (cfg->client_cert_data.data) {
+        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+        set_blob(e, CURLOPT_SSLCERT_BLOB, &cfg->client_cert_data);
+        set_blob(e, CURLOPT_SSLKEY_BLOB, &cfg->client_key_data);
+    } else if (cfg->client_cert_file) {
+        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(e, CURLOPT_SSLCERT, cfg->client_cert_file);
+        curl_easy_setopt(e, CURLOPT_SSLKEY, cfg->client_key_file);
+    }
+    if (cfg->token) {
+        size_t len = strlen(cfg->token) + sizeof "Authorization: Bearer ";
+        char *line = malloc(len);
+        if (!line)
+            return KV_ERR_NOMEM;
+        snprintf(line, len, "Authorization: Bearer %s", cfg->token);
+        struct curl_slist *grown = curl_slist_append(r->headers, line);
+        free(line);
+        if (!grown)
+            return KV_ERR_NOMEM;
+        r->headers = grown;
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    return KV_OK;
+}
+
+/* The request goes out with the current credentials. */
+static int launch(kube_client_t *c, kube_request_t *r)
+{
+    int rc = attach_credentials(c, r);
+    if (rc == KV_OK && curl_multi_add_handle(c->multi, r->easy) != CURLM_OK)
+        rc = KV_ERR_IO;
+    r->waiting = false;
+    return rc;
+}
+
+/* A credential refresh that failed is logged once per distinct reason. */
+static void note_credentials(kube_client_t *c, int rc, const char *why)
+{
+    if (rc < 0) {
+        if (strcmp(why, c->credential_error) != 0)
+            log_warn("kube: cannot refresh credentials (%s); using the previous ones", why);
+        snprintf(c->credential_error, sizeof c->credential_error, "%s", why);
+    } else {
+        c->credential_error[0] = '\0';
+    }
+}
+
 int kube_client_start(kube_client_t *c, const kube_request_spec *spec, kube_request_t **out)
 {
     kube_request_t *r = NULL;
@@ -386,14 +418,11 @@ int kube_client_start(kube_client_t *c, const kube_request_spec *spec, kube_requ
     if (out)
         *out = NULL;
     /* Credentials first: a token file read a minute ago or an expired exec
-     * credential is refreshed before it goes out. */
-    if (kube_config_refresh(c->cfg, clock_now_ms(), why, sizeof why) < 0) {
-        if (strcmp(why, c->credential_error) != 0)
-            log_warn("kube: cannot refresh credentials (%s); using the previous ones", why);
-        snprintf(c->credential_error, sizeof c->credential_error, "%s", why);
-    } else {
-        c->credential_error[0] = '\0';
-    }
+     * credential is refreshed before it goes out. While an exec plugin
+     * runs, the request waits for it outside the multi handle. */
+    int refresh = kube_config_refresh_async(c->cfg, clock_now_ms(), why, sizeof why);
+    if (refresh != KV_ERR_AGAIN)
+        note_credentials(c, refresh, why);
     r = calloc(1, sizeof *r);
     if (!r)
         return KV_ERR_NOMEM;
@@ -405,8 +434,10 @@ int kube_client_start(kube_client_t *c, const kube_request_spec *spec, kube_requ
     dynbuf_init(&r->body, spec->streaming ? KUBE_ERROR_BODY_MAX : KUBE_BODY_MAX);
     r->easy = curl_easy_init();
     rc = r->easy ? configure(c, r, spec) : KV_ERR_NOMEM;
-    if (rc == KV_OK && curl_multi_add_handle(c->multi, r->easy) != CURLM_OK)
-        rc = KV_ERR_IO;
+    if (rc == KV_OK && refresh == KV_ERR_AGAIN)
+        r->waiting = true;
+    else if (rc == KV_OK)
+        rc = launch(c, r);
     if (rc < 0) {
         request_free(r);
         return rc;
@@ -428,7 +459,8 @@ void kube_client_cancel(kube_client_t *c, kube_request_t **request)
         r->cancelled = true; /* freed by the step that holds it */
         return;
     }
-    curl_multi_remove_handle(c->multi, r->easy);
+    if (!r->waiting)
+        curl_multi_remove_handle(c->multi, r->easy);
     request_unlink(c, r);
     request_free(r);
 }
@@ -446,14 +478,21 @@ int kube_client_pollitems(kube_client_t *c, zmq_pollitem_t *items, int max)
             events |= ZMQ_POLLOUT;
         items[n++] = (zmq_pollitem_t){.socket = NULL, .fd = c->sockets[i].fd, .events = events};
     }
+    int exec_fd = kube_config_exec_fd(c->cfg);
+    if (exec_fd >= 0 && n < max)
+        items[n++] = (zmq_pollitem_t){.socket = NULL, .fd = exec_fd, .events = ZMQ_POLLIN};
     return n;
 }
 
 int64_t kube_client_timeout_ms(const kube_client_t *c, int64_t now_ms)
 {
-    if (c->deadline_ms == INT64_MAX)
+    int64_t deadline = c->deadline_ms;
+    int64_t exec_deadline = kube_config_exec_deadline(c->cfg);
+    if (exec_deadline < deadline)
+        deadline = exec_deadline;
+    if (deadline == INT64_MAX)
         return INT64_MAX;
-    return c->deadline_ms > now_ms ? c->deadline_ms - now_ms : 0;
+    return deadline > now_ms ? deadline - now_ms : 0;
 }
 
 int kube_client_running(const kube_client_t *c) { return c->running; }
@@ -511,8 +550,42 @@ static void finish_done(kube_client_t *c)
     }
 }
 
+/* Requests that waited for the exec plugin go out once it is done (with
+ * the previous credentials if it failed). One that cannot join the multi
+ * handle gets its done callback here, after the others went out, since a
+ * callback may start or cancel requests. */
+static void release_waiting(kube_client_t *c)
+{
+    char why[512] = "";
+    int rc = kube_config_exec_step(c->cfg, why, sizeof why);
+    if (rc == KV_ERR_AGAIN)
+        return;
+    note_credentials(c, rc, why);
+    for (kube_request_t *r = c->requests; r; r = r->next)
+        if (r->waiting && launch(c, r) < 0)
+            r->failed_launch = true;
+    for (;;) {
+        kube_request_t *r = c->requests;
+        while (r && !r->failed_launch)
+            r = r->next;
+        if (!r)
+            return;
+        curl_multi_remove_handle(c->multi, r->easy);
+        request_unlink(c, r);
+        kube_response resp = {.status = 0,
+                              .curl_code = CURLE_OUT_OF_MEMORY,
+                              .error = "cannot start the request",
+                              .body = "",
+                              .retry_after_ms = -1};
+        r->on_done(r->payload, &resp);
+        request_free(r);
+    }
+}
+
 void kube_client_step(kube_client_t *c, int64_t now_ms)
 {
+    if (kube_config_exec_fd(c->cfg) >= 0)
+        release_waiting(c);
     struct pollfd fds[KUBE_CLIENT_MAX_SOCKETS];
     int n = c->n_sockets;
 

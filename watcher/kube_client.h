@@ -11,7 +11,9 @@
  * Every request carries the current credentials (bearer token, client
  * certificate) and verifies the server as the kube_config says. A 401 marks
  * the credentials stale, so the next request re-reads the token file or
- * re-runs the exec plugin.
+ * re-runs the exec plugin. The plugin runs beside the loop (its stdout is
+ * one more poll item): requests started meanwhile wait for it, while the
+ * transfers already running go on.
  *
  * Callbacks: on_data runs inside curl and must not start or cancel
  * requests; on_done runs after the transfer left the multi handle and may
@@ -28,6 +30,7 @@
 #include "watcher/kube_config.h"
 
 #define KUBE_CLIENT_MAX_SOCKETS 64         /* poll items curl may need at once */
+#define KUBE_CLIENT_MAX_POLLITEMS (KUBE_CLIENT_MAX_SOCKETS + 1) /* and an exec plugin's stdout */
 #define KUBE_BODY_MAX ((size_t)256 << 20)  /* a whole response (one list page) */
 #define KUBE_ERROR_BODY_MAX (64 << 10)     /* the body of an error reply */
 #define KUBE_CONNECT_TIMEOUT_MS 10000

@@ -21,6 +21,7 @@
 
 #include "common/dynbuf.h"
 #include "common/base64.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "watcher/manifest.h"
@@ -202,15 +203,23 @@ static char **plugin_environment(const kube_exec *e, const char *info_entry)
     return envp;
 }
 
-/* Runs the plugin; collects stdout (capped) until the child closes it or
- * KUBE_EXEC_TIMEOUT_MS passes. */
-static int run_plugin(const kube_exec *e, const char *exec_info, dynbuf *output, int *status,
-                      char *err, size_t err_len)
+/* A plugin run in progress: the loop polls its stdout, so the watcher keeps
+ * serving the watches it has while the plugin works (a cloud CLI takes
+ * seconds; an SSO prompt longer). Owned by its kube_config. */
+struct kube_exec_run {
+    pid_t pid;
+    int fd; /* read end of the plugin's stdout, non-blocking */
+    dynbuf output;
+    int64_t deadline_ms;
+};
+
+/* Starts the plugin with its stdout on a non-blocking pipe. */
+static int plugin_spawn(const kube_exec *e, const char *exec_info, pid_t *pid_out, int *fd_out,
+                        char *err, size_t err_len)
 {
     int pipefd[2] = {-1, -1};
     char *command = NULL, *info_entry = NULL;
     char **argv = NULL, **envp = NULL;
-    pid_t pid;
     int rc = KV_OK;
 
     /* client-go: a command with a path separator is relative to the kubeconfig. */
@@ -231,12 +240,12 @@ static int run_plugin(const kube_exec *e, const char *exec_info, dynbuf *output,
     argv[0] = command;
     for (size_t i = 0; i < e->n_args; i++)
         argv[i + 1] = e->args[i];
-    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+    if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) != 0) {
         snprintf(err, err_len, "exec %s: pipe: %s", e->command, strerror(errno));
         rc = KV_ERR_IO;
         goto out;
     }
-    pid = fork();
+    pid_t pid = fork();
     if (pid < 0) {
         snprintf(err, err_len, "exec %s: fork: %s", e->command, strerror(errno));
         rc = KV_ERR_IO;
@@ -244,45 +253,13 @@ static int run_plugin(const kube_exec *e, const char *exec_info, dynbuf *output,
     }
     if (pid == 0) {
         dup2(pipefd[1], STDOUT_FILENO); /* dup2 clears O_CLOEXEC on the copy */
+        fcntl(STDOUT_FILENO, F_SETFL, 0); /* the plugin writes as it likes: blocking */
         execvpe(command, argv, envp);
         _exit(127);
     }
-    close(pipefd[1]);
-    pipefd[1] = -1;
-
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (elapsed >= KUBE_EXEC_TIMEOUT_MS) {
-            snprintf(err, err_len, "exec %s: no answer within %d ms", e->command,
-                     KUBE_EXEC_TIMEOUT_MS);
-            kill(pid, SIGKILL);
-            rc = KV_ERR_TIMEOUT;
-            break;
-        }
-        struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
-        int ready = poll(&pfd, 1, (int)(KUBE_EXEC_TIMEOUT_MS - elapsed));
-        if (ready <= 0)
-            continue; /* EINTR or the timeout, checked above */
-        char chunk[4096];
-        ssize_t n = read(pipefd[0], chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (dynbuf_append(output, chunk, (size_t)n) < 0) {
-            snprintf(err, err_len, "exec %s: output over %d bytes", e->command,
-                     KUBE_EXEC_OUTPUT_MAX);
-            kill(pid, SIGKILL);
-            rc = KV_ERR_TOO_LARGE;
-            break;
-        }
-    }
-    while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-        ;
+    *pid_out = pid;
+    *fd_out = pipefd[0];
+    pipefd[0] = -1;
 
 out:
     if (pipefd[0] >= 0)
@@ -296,36 +273,63 @@ out:
     return rc;
 }
 
-int kube_config_run_exec(kube_config *cfg, char *err, size_t err_len)
+static void exec_run_free(kube_config *cfg, bool kill_child)
+{
+    struct kube_exec_run *run = cfg->exec_run;
+    if (!run)
+        return;
+    if (kill_child && run->pid > 0) /* never 0: that would be our own group */
+        kill(run->pid, SIGKILL);
+    if (run->fd >= 0)
+        close(run->fd);
+    if (run->pid > 0)
+        while (waitpid(run->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    dynbuf_free(&run->output);
+    free(run);
+    cfg->exec_run = NULL;
+}
+
+/* Plugin timing runs on the monotonic clock, whatever clock the caller's
+ * refresh uses (tests pass their own). */
+static int exec_run_start(kube_config *cfg, char *err, size_t err_len)
 {
     const kube_exec *e = cfg->exec;
-    dynbuf output;
-    json_t *cred = NULL, *info = NULL;
-    char *info_text = NULL;
-    int status = 0, rc;
-
-    if (!e)
-        return KV_OK;
-    dynbuf_init(&output, KUBE_EXEC_OUTPUT_MAX);
-    info = json_pack("{s:s,s:s,s:{s:b}}", "apiVersion", e->api_version, "kind", "ExecCredential",
-                     "spec", "interactive", 0);
-    info_text = info ? json_dumps(info, JSON_COMPACT) : NULL;
-    if (!info_text) {
-        rc = KV_ERR_NOMEM;
-        goto out;
+    json_t *info = json_pack("{s:s,s:s,s:{s:b}}", "apiVersion", e->api_version, "kind",
+                             "ExecCredential", "spec", "interactive", 0);
+    char *info_text = info ? json_dumps(info, JSON_COMPACT) : NULL;
+    struct kube_exec_run *run = calloc(1, sizeof *run);
+    int rc = info_text && run ? KV_OK : KV_ERR_NOMEM;
+    if (rc == KV_OK)
+        rc = plugin_spawn(e, info_text, &run->pid, &run->fd, err, err_len);
+    json_decref(info);
+    free(info_text);
+    if (rc < 0) {
+        free(run);
+        return rc;
     }
-    rc = run_plugin(e, info_text, &output, &status, err, err_len);
-    if (rc < 0)
-        goto out;
+    dynbuf_init(&run->output, KUBE_EXEC_OUTPUT_MAX);
+    run->deadline_ms = clock_now_ms() + KUBE_EXEC_TIMEOUT_MS;
+    cfg->exec_run = run;
+    return KV_OK;
+}
+
+/* The plugin's ExecCredential (its whole stdout) becomes the credential. */
+static int take_credential(kube_config *cfg, const dynbuf *output, int status, char *err,
+                           size_t err_len)
+{
+    const kube_exec *e = cfg->exec;
+    json_t *cred = NULL;
+    int rc;
+
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         snprintf(err, err_len, "exec %s: %s %d", e->command,
                  WIFEXITED(status) ? "exited with status" : "killed by signal",
                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-        rc = KV_ERR_IO;
-        goto out;
+        return KV_ERR_IO;
     }
     json_error_t jerr;
-    cred = json_loadb(output.data ? output.data : "", output.len, 0, &jerr);
+    cred = json_loadb(output->data ? output->data : "", output->len, 0, &jerr);
     const char *api_version = NULL, *kind = NULL, *token = NULL, *cert = NULL, *key = NULL,
                *expiry = NULL;
     if (!cred || json_unpack(cred, "{s?s,s?s,s:{s?s,s?s,s?s,s?s}}", "apiVersion", &api_version,
@@ -377,19 +381,99 @@ int kube_config_run_exec(kube_config *cfg, char *err, size_t err_len)
 
 out:
     json_decref(cred);
-    json_decref(info);
-    free(info_text);
-    dynbuf_free(&output);
     return rc;
+}
+
+int kube_config_exec_fd(const kube_config *cfg)
+{
+    return cfg->exec_run ? cfg->exec_run->fd : -1;
+}
+
+int64_t kube_config_exec_deadline(const kube_config *cfg)
+{
+    return cfg->exec_run ? cfg->exec_run->deadline_ms : INT64_MAX;
+}
+
+int kube_config_exec_step(kube_config *cfg, char *err, size_t err_len)
+{
+    int64_t now_ms = clock_now_ms();
+    struct kube_exec_run *run = cfg->exec_run;
+    const char *command = cfg->exec ? cfg->exec->command : "?";
+    int rc = KV_ERR_AGAIN;
+    if (!run)
+        return KV_OK;
+    for (;;) {
+        char chunk[4096];
+        ssize_t n = read(run->fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n <= 0) { /* end of its output (or a read error): it is done */
+            close(run->fd);
+            run->fd = -1;
+            int status = 0;
+            while (waitpid(run->pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            run->pid = 0;
+            rc = take_credential(cfg, &run->output, status, err, err_len);
+            break;
+        }
+        if (dynbuf_append(&run->output, chunk, (size_t)n) < 0) {
+            snprintf(err, err_len, "exec %s: output over %d bytes", command,
+                     KUBE_EXEC_OUTPUT_MAX);
+            rc = KV_ERR_TOO_LARGE;
+            break;
+        }
+    }
+    if (rc == KV_ERR_AGAIN && now_ms >= run->deadline_ms) {
+        snprintf(err, err_len, "exec %s: no answer within %d ms", command, KUBE_EXEC_TIMEOUT_MS);
+        rc = KV_ERR_TIMEOUT;
+    }
+    if (rc == KV_ERR_AGAIN)
+        return rc;
+    exec_run_free(cfg, rc < 0);
+    /* A plugin that fails is not run again at once for every request. */
+    cfg->exec_retry_ms = rc < 0 ? now_ms + KUBE_EXEC_RETRY_MS : 0;
+    /* A 401 seen while it ran came from the credential it replaced. */
+    if (rc == KV_OK)
+        cfg->stale = false;
+    return rc;
+}
+
+/* Waits for the run in progress, polling the plugin's stdout. */
+static int exec_wait(kube_config *cfg, char *err, size_t err_len)
+{
+    int rc = KV_ERR_AGAIN;
+    while (rc == KV_ERR_AGAIN) {
+        int64_t now = clock_now_ms();
+        int64_t wait = kube_config_exec_deadline(cfg) - now;
+        struct pollfd pfd = {.fd = kube_config_exec_fd(cfg), .events = POLLIN};
+        if (wait > 0 && pfd.fd >= 0)
+            poll(&pfd, 1, (int)wait);
+        rc = kube_config_exec_step(cfg, err, err_len);
+    }
+    return rc;
+}
+
+int kube_config_run_exec(kube_config *cfg, char *err, size_t err_len)
+{
+    if (!cfg->exec)
+        return KV_OK;
+    exec_run_free(cfg, true);
+    int rc = exec_run_start(cfg, err, err_len);
+    return rc < 0 ? rc : exec_wait(cfg, err, err_len);
 }
 
 /* ---- refresh ------------------------------------------------------------------ */
 
-int kube_config_refresh(kube_config *cfg, int64_t now_ms, char *err, size_t err_len)
+int kube_config_refresh_async(kube_config *cfg, int64_t now_ms, char *err, size_t err_len)
 {
     int rc = KV_OK;
     bool stale = cfg->stale;
 
+    if (cfg->exec_run)
+        return KV_ERR_AGAIN; /* already being fetched */
     cfg->stale = false;
     if (cfg->token_file &&
         (stale || cfg->token_read_ms == INT64_MIN || now_ms - cfg->token_read_ms >= KUBE_TOKEN_REREAD_MS)) {
@@ -408,13 +492,20 @@ int kube_config_refresh(kube_config *cfg, int64_t now_ms, char *err, size_t err_
     if (cfg->exec) {
         bool expired = cfg->exec_expiry == -1 ||
                        (cfg->exec_expiry > 0 && time(NULL) >= cfg->exec_expiry);
-        if (stale || expired) {
-            int exec_rc = kube_config_run_exec(cfg, err, err_len);
+        if ((stale || expired) && clock_now_ms() >= cfg->exec_retry_ms) {
+            int exec_rc = exec_run_start(cfg, err, err_len);
+            rc = exec_rc < 0 ? exec_rc : KV_ERR_AGAIN;
             if (exec_rc < 0)
-                rc = exec_rc;
+                cfg->exec_retry_ms = clock_now_ms() + KUBE_EXEC_RETRY_MS;
         }
     }
     return rc;
+}
+
+int kube_config_refresh(kube_config *cfg, int64_t now_ms, char *err, size_t err_len)
+{
+    int rc = kube_config_refresh_async(cfg, now_ms, err, err_len);
+    return rc == KV_ERR_AGAIN ? exec_wait(cfg, err, err_len) : rc;
 }
 
 void kube_config_invalidate(kube_config *cfg) { cfg->stale = true; }
@@ -435,6 +526,7 @@ void kube_config_destroy(kube_config **cfg_p)
     free(cfg->client_key_file);
     blob_clear(&cfg->client_cert_data);
     blob_clear(&cfg->client_key_data);
+    exec_run_free(cfg, true);
     exec_free(&cfg->exec);
     free(cfg);
     *cfg_p = NULL;

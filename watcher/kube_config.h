@@ -18,7 +18,9 @@
  * token is read through kube_config_refresh(), which re-reads a token file at
  * least every minute (re-opening the path: the kubelet swaps a symlink) and
  * re-runs an exec plugin when its credential expires; after a 401 the
- * caller forces both with kube_config_invalidate(). */
+ * caller forces both with kube_config_invalidate(). The live client uses
+ * kube_config_refresh_async(), so a plugin that takes seconds never stalls
+ * the watches already running. */
 #ifndef KAVI_WATCHER_KUBE_CONFIG_H
 #define KAVI_WATCHER_KUBE_CONFIG_H
 
@@ -31,6 +33,7 @@
 #define KUBE_TOKEN_REREAD_MS 60000  /* a token file is read again at least this often */
 #define KUBE_EXEC_TIMEOUT_MS 30000  /* an exec plugin that runs longer is killed */
 #define KUBE_EXEC_OUTPUT_MAX (1 << 20)
+#define KUBE_EXEC_RETRY_MS 5000     /* a plugin that failed is not run again sooner */
 #define KUBE_FILE_MAX (16 << 20)    /* kubeconfig, token, CA and key files */
 #define KUBE_MAX_FILES 16           /* entries of $KUBECONFIG */
 
@@ -71,6 +74,8 @@ typedef struct {
     int64_t token_read_ms; /* when token_file was last read; INT64_MIN: never */
     time_t exec_expiry;    /* wall clock; 0: none given; -1: never ran */
     bool stale;            /* a 401 was seen: re-read everything */
+    struct kube_exec_run *exec_run; /* the plugin while it runs, else NULL (owned) */
+    int64_t exec_retry_ms;          /* after a failed run, no new one before this */
 } kube_config;
 
 /* In-cluster settings. KV_ERR_NOT_FOUND when the environment variables are
@@ -88,6 +93,15 @@ int kube_config_load(kube_config **out, const char *path, char *err, size_t err_
  * after kube_config_invalidate). A failure keeps the previous credential
  * and is logged once with the reason in err. */
 int kube_config_refresh(kube_config *cfg, int64_t now_ms, char *err, size_t err_len);
+
+/* The same without waiting for an exec plugin: KV_ERR_AGAIN while one runs
+ * (started now or before). The caller polls kube_config_exec_fd() until
+ * kube_config_exec_deadline() and calls kube_config_exec_step(), which
+ * returns KV_ERR_AGAIN until the plugin is done, then its result. */
+int kube_config_refresh_async(kube_config *cfg, int64_t now_ms, char *err, size_t err_len);
+int kube_config_exec_fd(const kube_config *cfg);               /* -1: no plugin running */
+int64_t kube_config_exec_deadline(const kube_config *cfg);     /* INT64_MAX: none */
+int kube_config_exec_step(kube_config *cfg, char *err, size_t err_len);
 /* The server said 401: the next refresh re-reads every credential. */
 void kube_config_invalidate(kube_config *cfg);
 

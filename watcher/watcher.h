@@ -34,7 +34,7 @@
 #define WATCHER_STATUS_PER_STEP 1000
 #define WATCHER_STATUS_RETRY_MS 1000 /* a failed status file write is retried */
 /* The bus sockets, then the sockets of the live client. */
-#define WATCHER_POLLITEMS (2 + KUBE_CLIENT_MAX_SOCKETS)
+#define WATCHER_POLLITEMS (2 + KUBE_CLIENT_MAX_POLLITEMS)
 
 typedef struct watcher watcher_t;
 

@@ -21,6 +21,8 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <uthash.h>
 #include <zmq.h>
@@ -1114,6 +1116,72 @@ static void refused_by_tls(fixture *f, const char *cluster_extra, const char *wh
 
 /* tls-server-name: the certificate names api.kavi.test, the server URL
  * 127.0.0.1; the name is what is verified (and sent as SNI). */
+static bool file_exists(fixture *f, const void *path)
+{
+    (void)f;
+    return access(path, F_OK) == 0;
+}
+
+static bool sim_took_token_1(fixture *f, const void *arg)
+{
+    (void)arg;
+    return sim_saw_auth(f, "bearer:token-1", 200);
+}
+
+/* An exec plugin that takes its time runs beside the loop, not inside it:
+ * the watcher goes on while the plugin waits (here for the test itself,
+ * which a blocking run would deadlock until the plugin is killed), and the
+ * requests that need the new credential go out once it answers. */
+static void test_slow_exec_plugin_runs_beside_the_loop(void **state)
+{
+    (void)state;
+    fixture f;
+    k8ssim_options_t opts = {.bookmark_interval_ms = 200};
+    char extra[256], user[1024], script[192], fifo[192], started[192], ran[192], text[1024];
+    sim_start(&f, &opts);
+    apply_service(&f, 0, 80);
+    snprintf(script, sizeof script, "%s/credential.sh", f.dir);
+    snprintf(fifo, sizeof fifo, "%s/go", f.dir);
+    snprintf(started, sizeof started, "%s/started", f.dir);
+    snprintf(ran, sizeof ran, "%s/ran", f.dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    /* The first run answers at once; the next waits for a line on the fifo. */
+    snprintf(text, sizeof text,
+             "#!/bin/sh\n"
+             "if [ -e %s ]; then touch %s; read go < %s; token=token-1;\n"
+             "else touch %s; token=" TOKEN "; fi\n"
+             "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\","
+             "\"kind\":\"ExecCredential\",\"status\":{\"token\":\"'$token'\"}}'\n",
+             ran, started, fifo, ran);
+    write_text(script, text);
+    chmod(script, 0755);
+    snprintf(extra, sizeof extra, "    certificate-authority: %s", ca_file);
+    snprintf(user, sizeof user,
+             "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n"
+             "      command: %s",
+             script);
+    write_kubeconfig(&f, f.kubeconfig, extra, user);
+    watcher_start_kubeconfig(&f, NULL);
+    sync_or_fail(&f);
+
+    /* The token is rotated: the next requests get 401 and the plugin runs. */
+    k8ssim_set_token(f.sim, "token-1");
+    k8ssim_drop_watches(f.sim);
+    if (!pump_until(&f, file_exists, started, DEADLINE_MS))
+        fail_msg("the plugin never ran again");
+    int fd = open(fifo, O_WRONLY | O_NONBLOCK);
+    if (fd < 0)
+        fail_msg("the plugin no longer waits (%s): the loop blocked on it", strerror(errno));
+    assert_int_equal(write(fd, "go\n", 3), 3);
+    close(fd);
+
+    if (!pump_until(&f, sim_took_token_1, NULL, DEADLINE_MS))
+        fail_msg("no request went out with the plugin's new token");
+    apply_service(&f, 1, 80);
+    wait_for_key(&f, "Service/default/svc-1");
+    fixture_stop(&f);
+}
+
 static void test_kubeconfig_tls_server_name(void **state)
 {
     (void)state;
@@ -1409,6 +1477,7 @@ int main(void)
         cmocka_unit_test(test_kubeconfig_token_file_and_ca_file),
         cmocka_unit_test(test_kubeconfig_client_certificate_data_and_ca_data),
         cmocka_unit_test(test_kubeconfig_exec_plugin),
+        cmocka_unit_test(test_slow_exec_plugin_runs_beside_the_loop),
         cmocka_unit_test(test_kubeconfig_tls_server_name),
         cmocka_unit_test(test_kubeconfig_insecure_skip_tls_verify),
         cmocka_unit_test(test_kubeconfig_two_files_merged),
