@@ -285,6 +285,17 @@ static bool view_has_change(const view *v, const char *change)
     return false;
 }
 
+/* Since view_mark the subscriber saw exactly these changes, in any order. */
+static void expect_changes(const view *v, const char *const *changes, size_t n)
+{
+    for (size_t i = 0; i < v->n_changes; i++)
+        fprintf(stderr, "change: %s\n", v->changes[i]);
+    for (size_t i = 0; i < n; i++)
+        if (!view_has_change(v, changes[i]))
+            fail_msg("no change %s", changes[i]);
+    assert_int_equal(v->n_changes, n);
+}
+
 /* ---- fixture ------------------------------------------------------------------------- */
 
 typedef struct {
@@ -364,6 +375,19 @@ static void watcher_start_kubeconfig(fixture *f, const char *record_file)
     if (kube_config_load(&kube, f->kubeconfig, err, sizeof err) < 0)
         fail_msg("%s", err);
     watcher_start(f, kube, record_file);
+}
+
+static void sync_or_fail(fixture *f);
+
+/* The watcher on the simulator through a kubeconfig with the test CA and
+ * token, synced. */
+static void watcher_start_synced(fixture *f)
+{
+    char extra[256];
+    snprintf(extra, sizeof extra, "    certificate-authority: %s", ca_file);
+    write_kubeconfig(f, f->kubeconfig, extra, "    token: " TOKEN);
+    watcher_start_kubeconfig(f, NULL);
+    sync_or_fail(f);
 }
 
 static void watcher_stop(fixture *f)
@@ -605,11 +629,7 @@ static void test_initial_sync_of_thousands_through_pages(void **state)
         apply_slice(&f, i);
     }
     apply_node(&f, "node-1", "10.0.0.1");
-    char extra[256];
-    snprintf(extra, sizeof extra, "    certificate-authority: %s", ca_file);
-    write_kubeconfig(&f, f.kubeconfig, extra, "    token: " TOKEN);
-    watcher_start_kubeconfig(&f, NULL);
-    sync_or_fail(&f);
+    watcher_start_synced(&f);
 
     prefix_count services = {"Service/", 3000}, slices = {"EndpointSlice/", 3000};
     assert_true(pump_until(&f, has_count, &services, DEADLINE_MS));
@@ -678,17 +698,13 @@ static void test_expired_continue_token_lists_again_from_the_start(void **state)
 /* The common start of the smaller tests: three Services, their slices, a node. */
 static void start_small(fixture *f, k8ssim_options_t *opts)
 {
-    char extra[256];
     sim_start(f, opts);
     for (int i = 0; i < 3; i++) {
         apply_service(f, i, 80);
         apply_slice(f, i);
     }
     apply_node(f, "node-1", "10.0.0.1");
-    snprintf(extra, sizeof extra, "    certificate-authority: %s", ca_file);
-    write_kubeconfig(f, f->kubeconfig, extra, "    token: " TOKEN);
-    watcher_start_kubeconfig(f, NULL);
-    sync_or_fail(f);
+    watcher_start_synced(f);
 }
 
 static void test_events_split_across_chunks_are_whole(void **state)
@@ -737,12 +753,9 @@ static void test_expired_watch_relists_and_publishes_exactly_the_difference(void
     request_count rewatch = {"/api/v1/services", "watch=", 2};
     assert_true(pump_until(&f, sim_got, &rewatch, DEADLINE_MS));
     assert_true(pump_until(&f, has_key, "Service/default/svc-1", DEADLINE_MS));
-    for (size_t i = 0; i < f.view.n_changes; i++)
-        fprintf(stderr, "change: %s\n", f.view.changes[i]);
-    assert_true(view_has_change(&f.view, "PUT Service/default/svc-7"));
-    assert_true(view_has_change(&f.view, "PUT Service/default/svc-1"));
-    assert_true(view_has_change(&f.view, "DELETE Service/default/svc-0"));
-    assert_int_equal(f.view.n_changes, 3);
+    static const char *const changes[] = {"PUT Service/default/svc-7", "PUT Service/default/svc-1",
+                                          "DELETE Service/default/svc-0"};
+    expect_changes(&f.view, changes, 3);
     fixture_stop(&f);
 }
 
@@ -754,14 +767,10 @@ static void test_relist_publishes_nothing_until_its_last_page(void **state)
     (void)state;
     fixture f;
     k8ssim_options_t opts = {.bookmark_interval_ms = 200};
-    char extra[256];
     sim_start(&f, &opts);
     for (int i = 0; i < 600; i++) /* two pages of 500 */
         apply_service(&f, i, 80);
-    snprintf(extra, sizeof extra, "    certificate-authority: %s", ca_file);
-    write_kubeconfig(&f, f.kubeconfig, extra, "    token: " TOKEN);
-    watcher_start_kubeconfig(&f, NULL);
-    sync_or_fail(&f);
+    watcher_start_synced(&f);
     prefix_count all = {"Service/", 600};
     assert_true(pump_until(&f, has_count, &all, DEADLINE_MS));
 
@@ -786,10 +795,10 @@ static void test_relist_publishes_nothing_until_its_last_page(void **state)
     k8ssim_fail_matching(f.sim, NULL, 0, 0);
     wait_for_key(&f, "Service/default/svc-700");
     wait_for_no_key(&f, "Service/default/svc-0");
-    assert_true(view_has_change(&f.view, "PUT Service/default/svc-1"));
-    assert_true(view_has_change(&f.view, "PUT Service/default/svc-700"));
-    assert_true(view_has_change(&f.view, "DELETE Service/default/svc-0"));
-    assert_int_equal(f.view.n_changes, 3);
+    static const char *const changes[] = {"PUT Service/default/svc-1",
+                                          "PUT Service/default/svc-700",
+                                          "DELETE Service/default/svc-0"};
+    expect_changes(&f.view, changes, 3);
     fixture_stop(&f);
 }
 
