@@ -102,6 +102,11 @@ int planner_new(planner_t **out, const kv_config *cfg, const planner_sink *sink)
         planner_destroy(&planner);
         return KV_ERR_NOMEM;
     }
+    if (cfg->delete_config)
+        log_warn("planner: deleteConfig is true: no model is published, so every object kavi "
+                 "created in tenant %s is deleted; set it to false to program the controller "
+                 "again",
+                 cfg->tenant_name);
     *out = planner;
     return KV_OK;
 }
@@ -499,7 +504,9 @@ static int release_name(planner_t *planner, model_owner *owner)
 
 /* Recomputes the model of one Service key; returns stream changes (0/1) or
  * a negative sink error. A Service that cannot be translated is logged and
- * skipped: it never stops the others. */
+ * skipped: it never stops the others. With deleteConfig (AKO's teardown)
+ * no Service has a model: the first full publication is empty and
+ * complete, so the syncer deletes everything kavi owns. */
 static int recompute(planner_t *planner, const char *service_key)
 {
     char ns[KEY_MAX], vs_name[KEY_MAX];
@@ -515,7 +522,8 @@ static int recompute(planner_t *planner, const char *service_key)
     ns[slash - service_key] = '\0';
     if (l4_vs_name(vs_name, sizeof vs_name, planner->cfg, ns, slash + 1) < 0)
         return 0;
-    if (svc && l4_translate(&model, &summary, planner->cfg, planner->store, svc) < 0) {
+    if (svc && !planner->cfg->delete_config &&
+        l4_translate(&model, &summary, planner->cfg, planner->store, svc) < 0) {
         log_error("planner: Service %s: out of memory building its model", service_key);
         return 0; /* keep what is published; the next event retries */
     }

@@ -462,6 +462,16 @@ static bool run_directive(kit_pipeline *p, const char *line, char *why, size_t w
     }
     if (strcmp(word, "no-empty-pool-writes") == 0)
         return check_log(p, NULL, NULL, why, why_len);
+    if (strcmp(word, "reconfigure") == 0) {
+        /* Stages started from now on read the line too. */
+        FILE *f = fopen(p->config_path, "a");
+        bool ok = f && fprintf(f, "%s\n", arg) > 0;
+        if (f && fclose(f) != 0)
+            ok = false;
+        if (!ok)
+            snprintf(why, why_len, "cannot append to %s", p->config_path);
+        return ok;
+    }
     if (strcmp(word, "faults") == 0) {
         json_decref(sim_call(p, "POST", "/_sim/faults", arg));
         return true;

@@ -16,6 +16,7 @@
  *   @no-empty-pool-writes          no pool written with zero servers since @mark
  *   @faults <json>                 POST it to the simulator's /_sim/faults
  *   @config <yaml line>            (leading lines only) extra configuration
+ *   @reconfigure <yaml line>       add it to the config of stages started later
  * Expectations name every kavi object on the controller:
  *   {"virtualservice":[names], "vsvip":[names], ..., "pool":{name:[servers]}}
  * where a server reads "<hostname> <addr>:<port> enabled|disabled". */
