@@ -218,6 +218,17 @@ static json_t *vsvip_body(const l4_context *ctx)
         json_decref(vip);
         return NULL;
     }
+    /* A preferred VIP still asks IPAM (auto_allocate_ip), as AKO: the
+     * controller takes that address or refuses it. IPv6 has its own field. */
+    const char *preferred = ctx->svc->load_balancer_ip;
+    if (preferred && strchr(preferred, ':')) {
+        put(vip, "ip6_address", json_pack("{s:s, s:s}", "addr", preferred, "type", "V6"),
+            &failed);
+        put(vip, "auto_allocate_ip_type", json_string("V6_ONLY"), &failed);
+    } else if (preferred) {
+        put(vip, "ip_address", json_pack("{s:s, s:s}", "addr", preferred, "type", "V4"),
+            &failed);
+    }
     if (ctx->cfg->n_vip_networks > 0)
         put(vip, "ipam_network_subnet",
             json_pack("{s:o}", "network_ref",

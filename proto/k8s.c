@@ -78,7 +78,7 @@ int proto_service_encode(const proto_service *svc, void **out, size_t *out_len)
 {
     proto_writer w;
     proto_writer_init(&w);
-    pw_header(&w, 9, PROTO_K8S_SERVICE);
+    pw_header(&w, 10, PROTO_K8S_SERVICE);
     pw_kstr(&w, "ns", svc->namespace);
     pw_kstr(&w, "name", svc->name);
     pw_kstr(&w, "type", svc->type);
@@ -87,6 +87,7 @@ int proto_service_encode(const proto_service *svc, void **out, size_t *out_len)
     pw_kint(&w, "hcport", svc->health_check_node_port);
     pw_kbool(&w, "fam4", svc->family_ipv4);
     pw_kbool(&w, "fam6", svc->family_ipv6);
+    pw_kstr(&w, "lbip", svc->load_balancer_ip);
     pw_str(&w, "ports");
     pw_array(&w, svc->n_ports);
     for (size_t i = 0; i < svc->n_ports; i++) {
@@ -440,6 +441,7 @@ static int decode_service(const msgpack_object *root, proto_service **out)
      * is what an absent spec.ipFamilies gives too. */
     rc = rc ?: pr_bool(root, "fam4", false, &svc->family_ipv4);
     rc = rc ?: pr_bool(root, "fam6", false, &svc->family_ipv6);
+    rc = rc ?: pr_str(root, "lbip", false, &svc->load_balancer_ip);
     rc = rc ?: pr_array(root, "ports", false, &ports, &n_ports);
     if (rc == 0 && n_ports > MAX_PORTS)
         rc = KV_ERR_INVALID;
@@ -1022,6 +1024,7 @@ void proto_service_destroy(proto_service **svc_p)
     free(svc->name);
     free(svc->type);
     free(svc->load_balancer_class);
+    free(svc->load_balancer_ip);
     free(svc);
     *svc_p = NULL;
 }

@@ -69,6 +69,9 @@ typedef struct {
      * decides what that means (planner/pool_servers.c). */
     bool family_ipv4;
     bool family_ipv6;
+    /* The preferred VIP: annotation ako.vmware.com/load-balancer-ip, else
+     * spec.loadBalancerIP (deprecated since 1.24); NULL: allocate one. */
+    char *load_balancer_ip;
     proto_service_port *ports;
     size_t n_ports;
 } proto_service;

@@ -6,6 +6,7 @@
  * server would store project the same. */
 #include "watcher/projection.h"
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@
 #define ANNOTATION_ANTREA_TRANSPORT "node.antrea.io/transport-addresses"
 #define TAINT_TO_BE_DELETED "ToBeDeletedByClusterAutoscaler"
 #define ANNOTATION_TENANT "ako.vmware.com/tenant-name"
+#define ANNOTATION_LB_IP "ako.vmware.com/load-balancer-ip"
 #define ANNOTATION_INGRESS_CLASS "kubernetes.io/ingress.class"
 #define ANNOTATION_DEFAULT_CLASS "ingressclass.kubernetes.io/is-default-class"
 #define SECRET_TYPE_TLS "kubernetes.io/tls"
@@ -492,6 +494,31 @@ static int service_ip_families(projection_ctx *ctx, const json_t *spec, proto_se
     return KV_OK;
 }
 
+static int get_annotation(projection_ctx *ctx, const json_t *metadata, const char *key,
+                          const char **out);
+
+/* The preferred VIP, as AKO reads it: the annotation (spec.loadBalancerIP
+ * is deprecated since Kubernetes 1.24), else the field. */
+static int service_preferred_ip(projection_ctx *ctx, const json_t *metadata, const json_t *spec,
+                                proto_service *svc)
+{
+    const char *annotated = NULL, *field = NULL;
+    int rc = get_annotation(ctx, metadata, ANNOTATION_LB_IP, &annotated);
+    rc = rc ?: get_string(ctx, spec, "spec", "loadBalancerIP", false, &field);
+    if (rc < 0)
+        return rc;
+    const char *ip = annotated && *annotated ? annotated : field && *field ? field : NULL;
+    if (!ip)
+        return KV_OK;
+    unsigned char bytes[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, ip, bytes) != 1 && inet_pton(AF_INET6, ip, bytes) != 1)
+        return reject(ctx, "%s %s is not an IP address",
+                      ip == annotated ? "metadata.annotations." ANNOTATION_LB_IP
+                                      : "spec.loadBalancerIP",
+                      ip);
+    return copy_string(&svc->load_balancer_ip, ip);
+}
+
 int projection_service(proto_service **out, const json_t *object, char *err, size_t err_len)
 {
     projection_ctx ctx = {.kind = "Service", .namespaced = true, .err = err, .err_len = err_len};
@@ -519,6 +546,7 @@ int projection_service(proto_service **out, const json_t *object, char *err, siz
     rc = rc ?: copy_string(&svc->load_balancer_class, lb_class);
     rc = rc ?: service_ports(&ctx, spec, svc);
     rc = rc ?: service_ip_families(&ctx, spec, svc);
+    rc = rc ?: service_preferred_ip(&ctx, metadata, spec, svc);
     if (rc < 0)
         goto out_free_service;
     /* "OnlyLocal" is the spelling of the alpha annotation era; the API

@@ -310,7 +310,10 @@ static json_t *status_view(kit_pipeline *p)
     json_object_foreach(file, object, st) {
         const json_t *error = json_object_get(st, "error");
         if (json_is_string(error)) {
-            json_object_set_new(view, object, json_string("error"));
+            /* "error: <what the controller said>", so a scenario names it. */
+            char text[1024];
+            snprintf(text, sizeof text, "error: %s", json_string_value(error));
+            json_object_set_new(view, object, json_string(text));
             continue;
         }
         json_t *ips = json_array();

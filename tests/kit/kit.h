@@ -7,7 +7,8 @@
  *   # comment                      ignored
  *   {"type":"ADDED",...}           appended to the stream the watcher follows
  *   @expect <json>                 wait until the controller holds exactly this
- *   @status <json>                 wait until the watcher reports these statuses
+ *   @status <json>                 wait until the watcher reports these statuses:
+ *                                  {"Service/ns/name": [VIPs] | "error: <message>"}
  *   @kill <stage>                  SIGKILL watcher|planner|syncer
  *   @start <stage>                 start it again
  *   @mark                          clear the simulator's request log

@@ -278,6 +278,39 @@ static void test_vip_network_comes_from_the_first_vip_network(void **state)
     fixture_fini(&f);
 }
 
+/* A preferred VIP goes in the VsVip's address, IPAM still asked, as AKO. */
+static void test_preferred_vip_is_the_vsvip_address(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *ip, *field, *type;
+    } cases[] = {{"10.10.10.150", "ip_address", "V4"}, {"fd00::150", "ip6_address", "V6"}};
+    for (size_t i = 0; i < 2; i++) {
+        fixture f;
+        fixture_init(&f, fx_node_port_config());
+        add_node(&f, fx_node("k8s-cluster-worker", "10.0.0.2", NULL));
+        proto_service *svc = fx_service("hostrule-ns", "my-svc", "LoadBalancer", false);
+        svc->load_balancer_ip = strdup(cases[i].ip);
+        fx_service_port(svc, "", "TCP", 80, 30080, 8080, NULL);
+        add_service(&f, svc);
+        proto_model *model = translate(&f, "hostrule-ns/my-svc", NULL);
+        const proto_avi_object *vsvip = &model->objects[2];
+        assert_string_equal(vsvip->type, "vsvip");
+        json_t *vip = json_array_get(json_object_get(vsvip->body, "vip"), 0);
+        json_t *address = json_object_get(vip, cases[i].field);
+        assert_string_equal(json_string_value(json_object_get(address, "addr")), cases[i].ip);
+        assert_string_equal(json_string_value(json_object_get(address, "type")), cases[i].type);
+        assert_true(json_is_true(json_object_get(vip, "auto_allocate_ip")));
+        const char *only = json_string_value(json_object_get(vip, "auto_allocate_ip_type"));
+        if (i == 1)
+            assert_string_equal(only, "V6_ONLY");
+        else
+            assert_null(only);
+        proto_model_destroy(&model);
+        fixture_fini(&f);
+    }
+}
+
 static char *encode(const proto_model *model, size_t *len)
 {
     void *body = NULL;
@@ -465,6 +498,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pool_names_carry_protocol_and_port_in_service_port_order),
         cmocka_unit_test(test_udp_only_service_uses_udp_fast_path),
         cmocka_unit_test(test_vip_network_comes_from_the_first_vip_network),
+        cmocka_unit_test(test_preferred_vip_is_the_vsvip_address),
         cmocka_unit_test(test_same_input_encodes_to_the_same_bytes),
         cmocka_unit_test(test_pool_checksum_changes_with_servers_and_only_the_pool_changes),
         cmocka_unit_test(test_pool_without_servers_is_kept_with_an_empty_list),

@@ -147,7 +147,8 @@ static void test_service_round_trip_with_named_target_port(void **state)
     };
     proto_service in = {.namespace = "hostrule-ns", .name = "my-svc", .type = "LoadBalancer",
                         .external_traffic_local = true, .health_check_node_port = 32000,
-                        .family_ipv6 = true, .ports = ports, .n_ports = 2};
+                        .family_ipv6 = true, .load_balancer_ip = "fd00::150", .ports = ports,
+                        .n_ports = 2};
     void *data;
     size_t len;
     assert_int_equal(proto_service_encode(&in, &data, &len), 0);
@@ -162,6 +163,7 @@ static void test_service_round_trip_with_named_target_port(void **state)
     assert_int_equal(svc->health_check_node_port, 32000);
     assert_false(svc->family_ipv4);
     assert_true(svc->family_ipv6);
+    assert_string_equal(svc->load_balancer_ip, "fd00::150");
     assert_int_equal(svc->n_ports, 2);
     assert_string_equal(svc->ports[0].target_port_name, "web");
     assert_int_equal(svc->ports[0].target_port, 0);

@@ -258,6 +258,39 @@ static void test_service_ip_families_become_a_set_whatever_their_order(void **st
     }
 }
 
+/* The preferred VIP: AKO's annotation wins over the deprecated field. */
+static void test_service_preferred_vip_from_annotation_else_load_balancer_ip(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *annotations, *field, *expected;
+    } cases[] = {
+        {"{\"ako.vmware.com/load-balancer-ip\":\"10.10.10.150\"}", "\"10.10.10.151\"",
+         "10.10.10.150"},
+        {"{}", "\"10.10.10.151\"", "10.10.10.151"},
+        {"{\"ako.vmware.com/load-balancer-ip\":\"fd00::150\"}", "null", "fd00::150"},
+        {"{\"ako.vmware.com/load-balancer-ip\":\"\"}", "\"\"", NULL},
+        {"{}", "null", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"kind\":\"Service\",\"metadata\":{\"name\":\"s\",\"namespace\":"
+                 "\"ns\",\"annotations\":%s},\"spec\":{\"type\":\"LoadBalancer\","
+                 "\"loadBalancerIP\":%s}}",
+                 cases[i].annotations, cases[i].field);
+        json_t *object = parse(text);
+        proto_k8s_object got;
+        project(object, "Service/ns/s", &got);
+        const char *ip = got.service->load_balancer_ip;
+        if (cases[i].expected ? !ip || strcmp(ip, cases[i].expected) != 0 : ip != NULL)
+            fail_msg("case %zu: preferred VIP %s, expected %s", i, ip ? ip : "(none)",
+                     cases[i].expected ? cases[i].expected : "(none)");
+        proto_k8s_object_clear(&got);
+        json_decref(object);
+    }
+}
+
 static void test_service_with_cluster_policy_is_not_local(void **state)
 {
     (void)state;
@@ -1045,6 +1078,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(
             test_lb_service_with_local_policy_health_check_port_and_named_target_port),
         cmocka_unit_test(test_service_defaults_type_protocol_port_name_and_reads_only_local),
+        cmocka_unit_test(test_service_preferred_vip_from_annotation_else_load_balancer_ip),
         cmocka_unit_test(test_service_with_cluster_policy_is_not_local),
         cmocka_unit_test(test_service_ip_families_become_a_set_whatever_their_order),
         cmocka_unit_test(test_endpoint_slice_conditions_node_names_and_addressless_endpoint),
