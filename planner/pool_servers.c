@@ -17,9 +17,10 @@
  * terminating endpoints, else drop. "Endpoints of S:P on N" are those of
  * every slice of S having a port named P.name with P's protocol, whose
  * nodeName is N, in the slices of the family of N's server address (each
- * family is proxied to its own endpoints only; IPv4 is tried first). The same endpoint may sit in two slices for a moment; for
- * a per-node verdict that needs no deduplication (any ready copy makes the
- * node ready), while ClusterIP mode merges copies by address, ready winning.
+ * family is proxied to its own endpoints only; IPv4 is tried first). The
+ * same endpoint may sit in two slices for a moment; for a per-node verdict
+ * that needs no deduplication (any ready copy makes the node ready), while
+ * ClusterIP mode merges copies by address, ready winning.
  *
  * A node being deleted (or about to be, by the cluster autoscaler) stays as
  * a disabled server so open connections can finish, and disappears with the

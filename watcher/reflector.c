@@ -712,7 +712,8 @@ int reflector_set_new(reflector_set_t **out, const reflector_options *options)
     set->pub = options->pub;
     set->record = options->record;
     set->idle_ms = options->idle_ms > 0 ? options->idle_ms : idle_from_env();
-    set->rediscover_ms = options->rediscover_ms > 0 ? options->rediscover_ms : REFLECTOR_REDISCOVER_MS;
+    set->rediscover_ms =
+        options->rediscover_ms > 0 ? options->rediscover_ms : REFLECTOR_REDISCOVER_MS;
     set->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     backoff_init(&set->discovery_backoff, REFLECTOR_BACKOFF_INITIAL_MS, REFLECTOR_BACKOFF_MAX_MS);
     set->discovery_next_ms = 0;
