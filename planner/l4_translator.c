@@ -55,6 +55,7 @@ typedef struct {
     const kv_config *cfg;
     const store_t *store;
     const proto_service *svc;
+    const char *tenant; /* the Avi tenant of every object */
     char vs_name[NAME_BUF];
     char hm_name[NAME_BUF]; /* "" when the Service gets no HTTP monitor */
     char service_metadata[NAME_BUF];
@@ -112,7 +113,7 @@ static json_t *health_monitor_body(const l4_context *ctx)
         json_pack("{s:s, s:[s]}", "http_request", "GET /healthz HTTP/1.0", "http_response_code",
                   "HTTP_2XX"),
         &failed);
-    put(body, "tenant_ref", ref_to("tenant", ctx->cfg->tenant_name), &failed);
+    put(body, "tenant_ref", ref_to("tenant", ctx->tenant), &failed);
     put_ownership(body, ctx, &failed);
     if (failed) {
         json_decref(body);
@@ -155,7 +156,7 @@ static json_t *pool_body(const l4_context *ctx, const char *name, const proto_se
         return NULL;
     }
     put(body, "name", json_string(name), &failed);
-    put(body, "tenant_ref", ref_to("tenant", ctx->cfg->tenant_name), &failed);
+    put(body, "tenant_ref", ref_to("tenant", ctx->tenant), &failed);
     put(body, "cloud_ref", ref_to("cloud", ctx->cfg->cloud_name), &failed);
     /* An empty list keeps the pool: the VS stays, and the listening port
      * goes down (remove_listening_port_on_vs_down) instead of the VIP. */
@@ -198,7 +199,7 @@ static json_t *policy_set_body(const l4_context *ctx, char (*pool_names)[NAME_BU
             failed = true;
     }
     put(body, "name", json_string(ctx->vs_name), &failed);
-    put(body, "tenant_ref", ref_to("tenant", ctx->cfg->tenant_name), &failed);
+    put(body, "tenant_ref", ref_to("tenant", ctx->tenant), &failed);
     put_ownership(body, ctx, &failed);
     put(body, "l4_connection_policy", json_pack("{s:o}", "rules", rules), &failed);
     if (failed) {
@@ -235,7 +236,7 @@ static json_t *vsvip_body(const l4_context *ctx)
                       ref_to("network", ctx->cfg->vip_networks[0].network_name)),
             &failed);
     put(body, "name", json_string(ctx->vs_name), &failed);
-    put(body, "tenant_ref", ref_to("tenant", ctx->cfg->tenant_name), &failed);
+    put(body, "tenant_ref", ref_to("tenant", ctx->tenant), &failed);
     put(body, "cloud_ref", ref_to("cloud", ctx->cfg->cloud_name), &failed);
     put(body, "vip", json_pack("[o]", vip), &failed);
     /* No created_by on a VsVip, as AKO (its builder never sets one). */
@@ -280,7 +281,7 @@ static json_t *virtual_service_body(const l4_context *ctx)
             failed = true;
     }
     put(body, "name", json_string(ctx->vs_name), &failed);
-    put(body, "tenant_ref", ref_to("tenant", ctx->cfg->tenant_name), &failed);
+    put(body, "tenant_ref", ref_to("tenant", ctx->tenant), &failed);
     put(body, "cloud_ref", ref_to("cloud", ctx->cfg->cloud_name), &failed);
     put(body, "se_group_ref", ref_to("serviceenginegroup", ctx->cfg->se_group_name), &failed);
     put(body, "vsvip_ref", ref_to("vsvip", ctx->vs_name), &failed);
@@ -383,12 +384,13 @@ static void note_missing_node_ports(const l4_context *ctx)
 }
 
 int l4_translate(proto_model **out, l4_summary *summary, const kv_config *cfg, const store_t *store,
-                 const proto_service *svc)
+                 const proto_service *svc, const char *tenant)
 {
     char owner[NAME_BUF];
     char(*pool_names)[NAME_BUF] = NULL;
     proto_model *model = NULL;
-    l4_context ctx = {.cfg = cfg, .store = store, .svc = svc, .summary = summary};
+    l4_context ctx = {
+        .cfg = cfg, .store = store, .svc = svc, .tenant = tenant, .summary = summary};
     int rc;
 
     *out = NULL;
@@ -410,7 +412,7 @@ int l4_translate(proto_model **out, l4_summary *summary, const kv_config *cfg, c
         rc = KV_OK;
         goto out_free_names;
     }
-    rc = rc ?: model_builder_new(&model, cfg->tenant_name, ctx.vs_name, owner);
+    rc = rc ?: model_builder_new(&model, tenant, ctx.vs_name, owner);
     if (rc < 0)
         goto out_free_names;
     note_missing_node_ports(&ctx);

@@ -34,10 +34,10 @@ bool l4_service_is_ours(const proto_service *svc);
 /* The VS name "<clusterName>--<ns>-<name>"; -1 when it does not fit. */
 int l4_vs_name(char *buf, size_t buf_len, const kv_config *cfg, const char *ns, const char *name);
 
-/* Builds the model of `svc`. *out is NULL (and 0 returned) when the Service
- * yields none: not ours, no ports, or a reason written in summary->note.
- * Negative only when memory runs out. */
+/* Builds the model of `svc` in Avi tenant `tenant`. *out is NULL (and 0
+ * returned) when the Service yields none: not ours, no ports, or a reason
+ * written in summary->note. Negative only when memory runs out. */
 int l4_translate(proto_model **out, l4_summary *summary, const kv_config *cfg, const store_t *store,
-                 const proto_service *svc);
+                 const proto_service *svc, const char *tenant);
 
 #endif

@@ -1,10 +1,14 @@
 /* planner.c — see planner.h. Invariants:
- *  - `owners` maps every model name this planner has on its stream to the
- *    Service ("ns/name") that produced it; a second Service that would
+ *  - `owners` maps every model name this planner has published to the
+ *    Service ("ns/name") that produced it and the tenant whose stream holds
+ *    it; a second Service that would
  *    produce the same name ("a-b"/"c" and "a"/"b-c" both give "C a-b-c")
  *    waits as a contender and gets the name when the owner lets it go;
  *  - `notes` holds the last problem told about each Service, so a problem
- *    is logged once, not at every recompute. */
+ *    is logged once, not at every recompute;
+ *  - `tenants` lists every stream "model.<tenant>" this planner publishes:
+ *    the configured tenant's, and those of namespace annotations and of
+ *    owners; "!complete" and "!eos" go on each. */
 #include "planner/planner.h"
 
 #include <stdio.h>
@@ -25,10 +29,25 @@
 typedef struct model_owner {
     char *vs_name;
     char *service_key;
+    char *tenant; /* whose stream holds the model */
     char **contenders; /* Services waiting for this name, owned strings */
     size_t n_contenders;
     UT_hash_handle hh;
 } model_owner;
+
+/* A namespace with the annotation ako.vmware.com/tenant-name (AKO's
+ * tenancy): its Services go to that tenant, the others to tenantName. */
+typedef struct namespace_tenant {
+    char *ns;
+    char *tenant;
+    UT_hash_handle hh;
+} namespace_tenant;
+
+typedef struct tenant_stream {
+    char *tenant;
+    char *stream; /* "model.<tenant>" */
+    UT_hash_handle hh;
+} tenant_stream;
 
 typedef struct service_note {
     char *service_key;
@@ -40,8 +59,8 @@ struct planner {
     const kv_config *cfg;
     planner_sink sink;
     store_t *store;
-    char *stream;
-    bool synced_node, synced_service, synced_slice;
+    char *stream; /* the configured tenant's */
+    bool synced_node, synced_service, synced_slice, synced_namespace;
     bool consistent;
     bool need_full;    /* next flush recomputes everything and puts "!complete" */
     uint8_t *eos_body; /* owned copy of the watcher's "!eos" body; NULL if none */
@@ -52,6 +71,8 @@ struct planner {
     int64_t last_event_ms;
     model_owner *owners;
     service_note *notes;
+    namespace_tenant *namespaces;
+    tenant_stream *tenants;
 };
 
 /* ---- sink over the bus -------------------------------------------------- */
@@ -80,6 +101,75 @@ planner_sink planner_sink_for_bus(bus_pub_t *pub)
                           .ctx = pub};
 }
 
+/* ---- tenants ------------------------------------------------------------ */
+
+/* The stream of `tenant`, registered on first use; NULL when memory runs out. */
+static const char *stream_of(planner_t *planner, const char *tenant)
+{
+    tenant_stream *entry = NULL;
+    HASH_FIND_STR(planner->tenants, tenant, entry);
+    if (entry)
+        return entry->stream;
+    size_t n = strlen(PROTO_STREAM_MODEL_PREFIX) + strlen(tenant) + 1;
+    entry = calloc(1, sizeof *entry);
+    char *name = strdup(tenant), *stream = malloc(n);
+    if (!entry || !name || !stream) {
+        free(entry);
+        free(name);
+        free(stream);
+        return NULL;
+    }
+    snprintf(stream, n, "%s%s", PROTO_STREAM_MODEL_PREFIX, tenant);
+    entry->tenant = name;
+    entry->stream = stream;
+    HASH_ADD_KEYPTR(hh, planner->tenants, entry->tenant, strlen(entry->tenant), entry);
+    return entry->stream;
+}
+
+/* AKO's tenancy: the namespace's annotation, else the configured tenant. */
+static const char *tenant_of(const planner_t *planner, const char *ns)
+{
+    namespace_tenant *entry = NULL;
+    HASH_FIND_STR(planner->namespaces, ns, entry);
+    return entry ? entry->tenant : planner->cfg->tenant_name;
+}
+
+static void namespace_tenant_free(planner_t *planner, namespace_tenant *entry)
+{
+    HASH_DEL(planner->namespaces, entry);
+    free(entry->ns);
+    free(entry->tenant);
+    free(entry);
+}
+
+/* Remembers the tenant a namespace names (NULL: none); true when that
+ * moves its Services to another tenant. */
+static bool namespace_tenant_set(planner_t *planner, const char *ns, const char *tenant)
+{
+    namespace_tenant *entry = NULL;
+    HASH_FIND_STR(planner->namespaces, ns, entry);
+    const char *before = entry ? entry->tenant : planner->cfg->tenant_name;
+    const char *after = tenant && *tenant ? tenant : planner->cfg->tenant_name;
+    bool moved = strcmp(before, after) != 0;
+    if (entry)
+        namespace_tenant_free(planner, entry);
+    if (!tenant || !*tenant || strcmp(tenant, planner->cfg->tenant_name) == 0)
+        return moved;
+    entry = calloc(1, sizeof *entry);
+    char *ns_copy = strdup(ns), *tenant_copy = strdup(tenant);
+    if (!entry || !ns_copy || !tenant_copy || !stream_of(planner, tenant)) {
+        free(entry);
+        free(ns_copy);
+        free(tenant_copy);
+        log_error("planner: out of memory keeping the tenant of namespace %s", ns);
+        return moved;
+    }
+    entry->ns = ns_copy;
+    entry->tenant = tenant_copy;
+    HASH_ADD_KEYPTR(hh, planner->namespaces, entry->ns, strlen(entry->ns), entry);
+    return moved;
+}
+
 /* ---- lifetime ----------------------------------------------------------- */
 
 int planner_new(planner_t **out, const kv_config *cfg, const planner_sink *sink)
@@ -98,7 +188,8 @@ int planner_new(planner_t **out, const kv_config *cfg, const planner_sink *sink)
         return KV_ERR_TOO_LARGE;
     }
     planner->stream = strdup(stream);
-    if (!planner->stream || store_new(&planner->store, cfg->node_port_mode) < 0) {
+    if (!planner->stream || store_new(&planner->store, cfg->node_port_mode) < 0 ||
+        !stream_of(planner, cfg->tenant_name)) {
         planner_destroy(&planner);
         return KV_ERR_NOMEM;
     }
@@ -118,6 +209,7 @@ static void owner_free(model_owner *owner)
     free(owner->contenders);
     free(owner->vs_name);
     free(owner->service_key);
+    free(owner->tenant);
     free(owner);
 }
 
@@ -130,6 +222,17 @@ void planner_destroy(planner_t **planner_p)
     HASH_ITER(hh, planner->owners, owner, owner_tmp) {
         HASH_DEL(planner->owners, owner);
         owner_free(owner);
+    }
+    namespace_tenant *ns, *ns_tmp;
+    HASH_ITER(hh, planner->namespaces, ns, ns_tmp) {
+        namespace_tenant_free(planner, ns);
+    }
+    tenant_stream *tenant, *tenant_tmp;
+    HASH_ITER(hh, planner->tenants, tenant, tenant_tmp) {
+        HASH_DEL(planner->tenants, tenant);
+        free(tenant->tenant);
+        free(tenant->stream);
+        free(tenant);
     }
     service_note *note, *note_tmp;
     HASH_ITER(hh, planner->notes, note, note_tmp) {
@@ -148,7 +251,7 @@ void planner_destroy(planner_t **planner_p)
 bool planner_is_ready(const planner_t *planner)
 {
     return planner->synced_node && planner->synced_service && planner->synced_slice &&
-           planner->consistent;
+           planner->synced_namespace && planner->consistent;
 }
 
 const store_t *planner_store(const planner_t *planner) { return planner->store; }
@@ -165,6 +268,8 @@ static void set_synced(planner_t *planner, const char *kind, bool synced)
         planner->synced_service = synced;
     else if (strcmp(kind, "EndpointSlice") == 0)
         planner->synced_slice = synced;
+    else if (strcmp(kind, "Namespace") == 0)
+        planner->synced_namespace = synced;
 }
 
 static void forget_eos(planner_t *planner)
@@ -214,6 +319,7 @@ static proto_k8s_kind kind_of_key(const char *key, const char **rest)
         {"Node/", PROTO_K8S_NODE},
         {"Service/", PROTO_K8S_SERVICE},
         {"EndpointSlice/", PROTO_K8S_ENDPOINT_SLICE},
+        {"Namespace/", PROTO_K8S_NAMESPACE},
     };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         size_t n = strlen(kinds[i].prefix);
@@ -242,6 +348,9 @@ static bool object_matches_key(const proto_k8s_object *obj, const char *key)
     case PROTO_K8S_ENDPOINT_SLICE:
         n = proto_k8s_key(expected, sizeof expected, "EndpointSlice", obj->slice->namespace,
                           obj->slice->name);
+        break;
+    case PROTO_K8S_NAMESPACE:
+        n = proto_k8s_key(expected, sizeof expected, "Namespace", NULL, obj->namespace->name);
         break;
     default: /* not a kind the planner reads */
         break;
@@ -288,6 +397,10 @@ static void apply_put(planner_t *planner, const bus_event *ev)
     case PROTO_K8S_ENDPOINT_SLICE:
         rc = store_put_slice_take(planner->store, &obj.slice);
         break;
+    case PROTO_K8S_NAMESPACE:
+        if (namespace_tenant_set(planner, obj.namespace->name, obj.namespace->tenant))
+            rc = store_mark_namespace_dirty(planner->store, obj.namespace->name);
+        break;
     default: /* not a kind the planner reads */
         break;
     }
@@ -309,6 +422,10 @@ static void apply_delete(planner_t *planner, const char *key)
     case PROTO_K8S_ENDPOINT_SLICE:
         store_delete_slice(planner->store, rest);
         break;
+    case PROTO_K8S_NAMESPACE:
+        if (namespace_tenant_set(planner, rest, NULL))
+            store_mark_namespace_dirty(planner->store, rest);
+        break;
     default: /* not a kind the planner reads */
         break;
     }
@@ -328,6 +445,11 @@ void planner_apply(planner_t *planner, const bus_event *ev, int64_t now_ms)
         log_info("planner: k8s stream reset; waiting for a full snapshot");
         store_clear(planner->store);
         planner->synced_node = planner->synced_service = planner->synced_slice = false;
+        planner->synced_namespace = false;
+        namespace_tenant *ns, *ns_tmp;
+        HASH_ITER(hh, planner->namespaces, ns, ns_tmp) {
+            namespace_tenant_free(planner, ns);
+        }
         planner->consistent = false;
         planner->need_full = true;
         forget_eos(planner);
@@ -431,14 +553,16 @@ static model_owner *owner_find(const planner_t *planner, const char *vs_name)
     return owner;
 }
 
-static int owner_add(planner_t *planner, const char *vs_name, const char *service_key)
+static int owner_add(planner_t *planner, const char *vs_name, const char *service_key,
+                     const char *tenant)
 {
     model_owner *owner = calloc(1, sizeof *owner);
     if (!owner)
         return KV_ERR_NOMEM;
     owner->vs_name = strdup(vs_name);
     owner->service_key = strdup(service_key);
-    if (!owner->vs_name || !owner->service_key) {
+    owner->tenant = strdup(tenant);
+    if (!owner->vs_name || !owner->service_key || !owner->tenant) {
         owner_free(owner);
         return KV_ERR_NOMEM;
     }
@@ -446,7 +570,8 @@ static int owner_add(planner_t *planner, const char *vs_name, const char *servic
     return KV_OK;
 }
 
-static int publish_model(planner_t *planner, const proto_model *model, const l4_summary *summary)
+static int publish_model(planner_t *planner, const char *stream, const proto_model *model,
+                         const l4_summary *summary)
 {
     void *body = NULL;
     size_t len = 0;
@@ -455,19 +580,19 @@ static int publish_model(planner_t *planner, const proto_model *model, const l4_
         log_error("planner: model %s: cannot encode: %s", model->name, kv_strerror(rc));
         return 0;
     }
-    rc = planner->sink.put(planner->sink.ctx, planner->stream, model->name, body, len);
+    rc = planner->sink.put(planner->sink.ctx, stream, model->name, body, len);
     free(body);
     if (rc == 1)
-        log_info("published model %s (%zu pools, %zu servers)", model->name, summary->pools,
-                 summary->servers);
+        log_info("published model %s in tenant %s (%zu pools, %zu servers)", model->name,
+                 model->tenant, summary->pools, summary->servers);
     return rc;
 }
 
-static int delete_model(planner_t *planner, const char *vs_name)
+static int delete_model(planner_t *planner, const char *stream, const char *vs_name)
 {
-    int rc = planner->sink.remove(planner->sink.ctx, planner->stream, vs_name);
+    int rc = planner->sink.remove(planner->sink.ctx, stream, vs_name);
     if (rc == 1)
-        log_info("deleted model %s", vs_name);
+        log_info("deleted model %s from %s", vs_name, stream);
     return rc;
 }
 
@@ -481,8 +606,11 @@ static int release_name(planner_t *planner, model_owner *owner)
     char vs_name[KEY_MAX];
     char **contenders = owner->contenders;
     size_t n_contenders = owner->n_contenders;
+    const char *stream = stream_of(planner, owner->tenant);
     int rc = 0, changes = 0;
 
+    if (!stream)
+        return KV_ERR_NOMEM;
     snprintf(vs_name, sizeof vs_name, "%s", owner->vs_name);
     owner->contenders = NULL;
     owner->n_contenders = 0;
@@ -495,8 +623,10 @@ static int release_name(planner_t *planner, model_owner *owner)
     for (size_t i = 0; i < n_contenders; i++)
         free(contenders[i]);
     free(contenders);
-    if (rc >= 0 && !owner_find(planner, vs_name)) {
-        rc = delete_model(planner, vs_name);
+    /* Gone from its tenant unless a contender took the name there. */
+    model_owner *heir = owner_find(planner, vs_name);
+    if (rc >= 0 && (!heir || stream_of(planner, heir->tenant) != stream)) {
+        rc = delete_model(planner, stream, vs_name);
         changes += rc > 0 ? rc : 0;
     }
     return rc < 0 ? rc : changes;
@@ -522,8 +652,12 @@ static int recompute(planner_t *planner, const char *service_key)
     ns[slash - service_key] = '\0';
     if (l4_vs_name(vs_name, sizeof vs_name, planner->cfg, ns, slash + 1) < 0)
         return 0;
+    const char *tenant = tenant_of(planner, ns);
+    const char *stream = stream_of(planner, tenant);
+    if (!stream)
+        return KV_ERR_NOMEM;
     if (svc && !planner->cfg->delete_config &&
-        l4_translate(&model, &summary, planner->cfg, planner->store, svc) < 0) {
+        l4_translate(&model, &summary, planner->cfg, planner->store, svc, tenant) < 0) {
         log_error("planner: Service %s: out of memory building its model", service_key);
         return 0; /* keep what is published; the next event retries */
     }
@@ -538,12 +672,26 @@ static int recompute(planner_t *planner, const char *service_key)
         return 0;
     }
     note_update(planner, service_key, summary.note);
+    if (model && owner && strcmp(owner->tenant, tenant) != 0) {
+        /* The namespace moved to another tenant: the model leaves the old
+         * tenant's stream (that syncer deletes its objects) for the new. */
+        char *moved = strdup(tenant);
+        const char *old_stream = stream_of(planner, owner->tenant);
+        rc = moved && old_stream ? delete_model(planner, old_stream, vs_name) : KV_ERR_NOMEM;
+        if (rc < 0) {
+            free(moved);
+            proto_model_destroy(&model);
+            return rc;
+        }
+        free(owner->tenant);
+        owner->tenant = moved;
+    }
     if (model) {
-        rc = publish_model(planner, model, &summary);
-        if (rc >= 0 && !owner && owner_add(planner, vs_name, service_key) < 0)
-            rc = KV_ERR_NOMEM;
+        int put = publish_model(planner, stream, model, &summary);
+        if (put >= 0 && !owner && owner_add(planner, vs_name, service_key, tenant) < 0)
+            put = KV_ERR_NOMEM;
         proto_model_destroy(&model);
-        return rc;
+        return put < 0 ? put : rc + put;
     }
     if (owner && strcmp(owner->service_key, service_key) == 0)
         return release_name(planner, owner);
@@ -575,15 +723,17 @@ static void collect_key(const char *key, void *payload)
     list->n++;
 }
 
-/* After a full recompute: models on the stream that no Service produced. */
-static int delete_leftovers(planner_t *planner)
+/* After a full recompute: models on a tenant's stream that no Service of
+ * that tenant produced. */
+static int delete_leftovers(planner_t *planner, const tenant_stream *tenant)
 {
     key_list list = {0};
     int changes = 0;
-    planner->sink.foreach_key(planner->sink.ctx, planner->stream, collect_key, &list);
+    planner->sink.foreach_key(planner->sink.ctx, tenant->stream, collect_key, &list);
     for (size_t i = 0; i < list.n; i++) {
-        if (!owner_find(planner, list.keys[i])) {
-            int rc = delete_model(planner, list.keys[i]);
+        const model_owner *owner = owner_find(planner, list.keys[i]);
+        if (!owner || strcmp(owner->tenant, tenant->tenant) != 0) {
+            int rc = delete_model(planner, tenant->stream, list.keys[i]);
             if (rc < 0) {
                 changes = rc;
                 break;
@@ -631,30 +781,35 @@ int planner_flush(planner_t *planner, int64_t now_ms)
         changes += rc;
     }
     store_free_keys(&keys, n);
-    if (rc >= 0 && full) {
-        rc = delete_leftovers(planner);
-        changes += rc > 0 ? rc : 0;
-        if (rc >= 0)
-            rc = planner->sink.put(planner->sink.ctx, planner->stream, PROTO_KEY_COMPLETE, "", 0);
-        if (rc >= 0) {
-            changes += rc;
-            planner->need_full = false;
+    tenant_stream *tenant, *tmp;
+    HASH_ITER(hh, planner->tenants, tenant, tmp) {
+        if (rc >= 0 && full) {
+            rc = delete_leftovers(planner, tenant);
+            changes += rc > 0 ? rc : 0;
+        }
+    }
+    if (rc >= 0)
+        planner->need_full = planner->need_full && !full;
+    /* A stream is complete once a full recompute was published; a tenant
+     * that appears later is complete from its first model. Unchanged bytes
+     * publish nothing, so this costs nothing on later flushes. */
+    HASH_ITER(hh, planner->tenants, tenant, tmp) {
+        if (rc >= 0 && !planner->need_full) {
+            rc = planner->sink.put(planner->sink.ctx, tenant->stream, PROTO_KEY_COMPLETE, "", 0);
+            changes += rc > 0 ? rc : 0;
             if (rc == 1)
-                log_info("planner: every model of %s published", planner->stream);
+                log_info("planner: every model of %s published", tenant->stream);
         }
-    }
-    if (rc >= 0) {
         /* After the models: a syncer that sees "!eos" has seen them all. */
-        if (planner->eos_body)
-            rc = planner->sink.put(planner->sink.ctx, planner->stream, PROTO_KEY_EOS,
+        if (rc >= 0 && planner->eos_body)
+            rc = planner->sink.put(planner->sink.ctx, tenant->stream, PROTO_KEY_EOS,
                                    planner->eos_body, planner->eos_len);
-        else
-            rc = planner->sink.remove(planner->sink.ctx, planner->stream, PROTO_KEY_EOS);
-        if (rc >= 0) {
-            changes += rc;
-            planner->eos_changed = false;
-        }
+        else if (rc >= 0)
+            rc = planner->sink.remove(planner->sink.ctx, tenant->stream, PROTO_KEY_EOS);
+        changes += rc > 0 ? rc : 0;
     }
+    if (rc >= 0)
+        planner->eos_changed = false;
     planner->has_pending = has_work(planner);
     planner->pending_since_ms = now_ms;
     if (rc < 0)

@@ -120,6 +120,18 @@ int store_mark_all_dirty(store_t *store)
     return KV_OK;
 }
 
+int store_mark_namespace_dirty(store_t *store, const char *ns)
+{
+    size_t n = strlen(ns);
+    service_entry *entry, *tmp;
+    HASH_ITER(hh, store->services, entry, tmp) {
+        if (entry->svc && strncmp(entry->key, ns, n) == 0 && entry->key[n] == '/' &&
+            store_mark_dirty(store, entry->key) < 0)
+            return KV_ERR_NOMEM;
+    }
+    return KV_OK;
+}
+
 static int compare_keys(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);

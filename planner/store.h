@@ -71,6 +71,8 @@ int store_mark_dirty(store_t *store, const char *key);
 /* Marks every Service the store holds (the first publication, or after a
  * RESET). */
 int store_mark_all_dirty(store_t *store);
+/* Marks every Service of namespace `ns` (its tenant changed). */
+int store_mark_namespace_dirty(store_t *store, const char *ns);
 bool store_is_dirty(const store_t *store, const char *key);
 size_t store_dirty_count(const store_t *store);
 /* Hands the dirty keys to the caller, sorted, and empties the set. The

@@ -228,6 +228,13 @@ static void apply_object_status(watcher_t *w, proto_object_status *st)
     HASH_FIND_STR(w->objects, st->object, cur);
     if (cur && same_status(cur, st))
         return;
+    /* A tenant letting go of an object (no VIP, no error) does not clear
+     * what another tenant reported: the namespace moved to that tenant,
+     * whose syncer speaks for the object now, in whatever order the two
+     * reports arrive. */
+    if (cur && st->n_vips == 0 && !st->error && !same_string(cur->tenant, st->tenant) &&
+        (cur->n_vips > 0 || cur->error))
+        return;
     if (!cur) {
         cur = calloc(1, sizeof *cur);
         if (!cur)

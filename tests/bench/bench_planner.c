@@ -215,8 +215,9 @@ int main(void)
         put_service(planner, i);
         put_slice(planner, i, 0);
     }
-    static const char *const kinds[] = {"!synced/Node", "!synced/Service", "!synced/EndpointSlice"};
-    for (int k = 0; k < 3; k++)
+    static const char *const kinds[] = {"!synced/Node", "!synced/Service", "!synced/EndpointSlice",
+                                        "!synced/Namespace"};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
         apply_put(planner, kinds[k], malloc(1), 0);
     bus_event consistent = {.type = BUS_CONSISTENT};
     planner_apply(planner, &consistent, 0);

@@ -19,7 +19,9 @@
 
 extern char **environ;
 
-static const char *const stage_names[KIT_STAGES] = {"watcher", "planner", "syncer"};
+static const char *const stage_names[KIT_STAGES] = {"watcher", "planner", "syncer",
+                                                    "syncer-team-b"};
+#define KIT_EXTRA_TENANT "team-b"
 static int pipeline_counter;
 
 const char *kit_bin(const char *name, char *buf, size_t len)
@@ -46,7 +48,8 @@ static void sleep_ms(long ms)
 int kit_stage_start(kit_pipeline *p, kit_stage stage)
 {
     char bin[256], log_path[320], program[32];
-    snprintf(program, sizeof program, "kavi-%s", stage_names[stage]);
+    snprintf(program, sizeof program, "kavi-%s",
+             stage == KIT_SYNCER_TEAM_B ? "syncer" : stage_names[stage]);
     kit_bin(program, bin, sizeof bin);
     snprintf(log_path, sizeof log_path, "%s/%s.log", p->dir, stage_names[stage]);
 
@@ -58,6 +61,10 @@ int kit_stage_start(kit_pipeline *p, kit_stage stage)
     if (stage == KIT_WATCHER) {
         argv[argc++] = "--status-file";
         argv[argc++] = p->status_path;
+    }
+    if (stage == KIT_SYNCER_TEAM_B) {
+        argv[argc++] = "--tenant";
+        argv[argc++] = KIT_EXTRA_TENANT;
     }
     argv[argc] = NULL;
 
@@ -118,7 +125,7 @@ int kit_pipeline_start_from(kit_pipeline *p, const char *extra_config, const cha
     snprintf(p->stream_path, sizeof p->stream_path, "%s/stream.ndjson", p->dir);
     snprintf(p->status_path, sizeof p->status_path, "%s/status.json", p->dir);
 
-    avisim_options_t opts = {0};
+    avisim_options_t opts = {.tenants = KIT_EXTRA_TENANT};
     if (avisim_new(&p->sim, &opts) != 0)
         return -1;
 
@@ -154,7 +161,7 @@ int kit_pipeline_start_from(kit_pipeline *p, const char *extra_config, const cha
             kubeconfig ? "" : "  follow: true\n", base, base + 1, base + 2, base + 3, base + 4,
             extra_config ? extra_config : "");
     fclose(cfg);
-    for (int s = 0; s < KIT_STAGES; s++)
+    for (int s = 0; s <= KIT_SYNCER; s++)
         if (kit_stage_start(p, (kit_stage)s) != 0)
             return -1;
     return 0;
@@ -234,6 +241,17 @@ static json_t *server_strings(const json_t *pool)
     return sorted(out);
 }
 
+/* The slot of `type` in the view: an object of pools, else a name list. */
+static json_t *view_slot(json_t *view, const char *type)
+{
+    json_t *slot = json_object_get(view, type);
+    if (!slot) {
+        slot = strcmp(type, "pool") == 0 ? json_object() : json_array();
+        json_object_set_new(view, type, slot);
+    }
+    return slot;
+}
+
 json_t *kit_controller_view(kit_pipeline *p)
 {
     char *text = avisim_state_json(p->sim);
@@ -243,27 +261,29 @@ json_t *kit_controller_view(kit_pipeline *p)
     const char *tenant, *type;
     json_t *types, *objects;
     json_object_foreach(state, tenant, types) {
+        bool admin = strcmp(tenant, "admin") == 0;
         json_object_foreach(types, type, objects) {
             size_t i;
             json_t *object;
-            json_t *names = json_array();
-            json_t *pools = json_object();
             json_array_foreach(objects, i, object) {
                 const char *name = json_string_value(json_object_get(object, "name"));
                 if (!name || strncmp(name, "kavi--", 6) != 0)
                     continue;
-                if (strcmp(type, "pool") == 0)
-                    json_object_set_new(pools, name, server_strings(object));
+                char shown[512];
+                snprintf(shown, sizeof shown, "%s%s%s", admin ? "" : tenant, admin ? "" : "/",
+                         name);
+                json_t *slot = view_slot(view, type);
+                if (json_is_object(slot))
+                    json_object_set_new(slot, shown, server_strings(object));
                 else
-                    json_array_append_new(names, json_string(name));
+                    json_array_append_new(slot, json_string(shown));
             }
-            if (json_object_size(pools))
-                json_object_set_new(view, type, json_incref(pools));
-            else if (json_array_size(names))
-                json_object_set_new(view, type, sorted(json_incref(names)));
-            json_decref(names);
-            json_decref(pools);
         }
+    }
+    json_t *slot;
+    json_object_foreach(view, type, slot) {
+        if (json_is_array(slot))
+            json_object_set_new(view, type, sorted(json_incref(slot)));
     }
     json_decref(state);
     return view;

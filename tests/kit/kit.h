@@ -9,8 +9,8 @@
  *   @expect <json>                 wait until the controller holds exactly this
  *   @status <json>                 wait until the watcher reports these statuses:
  *                                  {"Service/ns/name": [VIPs] | "error: <message>"}
- *   @kill <stage>                  SIGKILL watcher|planner|syncer
- *   @start <stage>                 start it again
+ *   @kill <stage>                  SIGKILL watcher|planner|syncer|syncer-team-b
+ *   @start <stage>                 start it (again)
  *   @mark                          clear the simulator's request log
  *   @writes-only METHOD PREFIX     every write since @mark is METHOD on an
  *                                  object whose name starts with PREFIX
@@ -20,6 +20,7 @@
  *   @reconfigure <yaml line>       add it to the config of stages started later
  * Expectations name every kavi object on the controller:
  *   {"virtualservice":[names], "vsvip":[names], ..., "pool":{name:[servers]}}
+ * with names of the admin tenant plain and others' as "<tenant>/<name>";
  * where a server reads "<hostname> <addr>:<port> enabled|disabled". */
 #ifndef KAVI_TESTS_KIT_H
 #define KAVI_TESTS_KIT_H
@@ -32,7 +33,15 @@
 
 #define KIT_DEADLINE_MS 45000
 
-typedef enum { KIT_WATCHER = 0, KIT_PLANNER = 1, KIT_SYNCER = 2, KIT_STAGES = 3 } kit_stage;
+/* The three stages start with the pipeline; a second syncer, for the
+ * simulator's extra tenant team-b, starts only when a scenario asks. */
+typedef enum {
+    KIT_WATCHER = 0,
+    KIT_PLANNER = 1,
+    KIT_SYNCER = 2,
+    KIT_SYNCER_TEAM_B = 3,
+    KIT_STAGES = 4
+} kit_stage;
 
 typedef struct {
     avisim_t *sim;

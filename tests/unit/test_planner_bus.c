@@ -283,6 +283,7 @@ static void publish_cluster(harness *h, bool slices_synced)
     publish_web_slice(h, "a");
     publish(h, "!synced/Node", NULL, 0);
     publish(h, "!synced/Service", NULL, 0);
+    publish(h, "!synced/Namespace", NULL, 0);
     if (slices_synced)
         publish(h, "!synced/EndpointSlice", NULL, 0);
 }

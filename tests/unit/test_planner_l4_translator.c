@@ -67,7 +67,9 @@ static proto_model *translate(fixture *f, const char *key, l4_summary *summary)
     l4_summary local;
     const proto_service *svc = store_service(f->store, key);
     assert_non_null(svc);
-    assert_int_equal(l4_translate(&model, summary ? summary : &local, f->cfg, f->store, svc), 0);
+    assert_int_equal(l4_translate(&model, summary ? summary : &local, f->cfg, f->store, svc,
+                                  f->cfg->tenant_name),
+                     0);
     return model;
 }
 

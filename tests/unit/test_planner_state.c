@@ -16,6 +16,8 @@
 
 /* ---- a sink that remembers ---------------------------------------------- */
 
+/* Entries are keyed "<stream> <key>"; the log names keys of the configured
+ * tenant's stream alone and others as "<stream>/<key>". */
 typedef struct sink_entry {
     char *key;
     void *body;
@@ -29,10 +31,19 @@ typedef struct {
     int changes;
 } memory_sink;
 
-static void sink_log(memory_sink *sink, const char *op, const char *key)
+static const char *full_key(const char *stream, const char *key)
+{
+    static char text[1024];
+    snprintf(text, sizeof text, "%s %s", stream, key);
+    return text;
+}
+
+static void sink_log(memory_sink *sink, const char *op, const char *stream, const char *key)
 {
     size_t used = strlen(sink->log);
-    snprintf(sink->log + used, sizeof sink->log - used, "%s%s %s", used ? "; " : "", op, key);
+    bool other = strcmp(stream, STREAM) != 0;
+    snprintf(sink->log + used, sizeof sink->log - used, "%s%s %s%s%s", used ? "; " : "", op,
+             other ? stream : "", other ? "/" : "", key);
     sink->changes++;
 }
 
@@ -40,20 +51,20 @@ static int sink_put(void *ctx, const char *stream, const char *key, const void *
 {
     memory_sink *sink = ctx;
     sink_entry *entry = NULL;
-    assert_string_equal(stream, STREAM);
-    HASH_FIND_STR(sink->map, key, entry);
+    const char *id = full_key(stream, key);
+    HASH_FIND_STR(sink->map, id, entry);
     if (entry && entry->len == len && memcmp(entry->body, body, len) == 0)
         return 0;
     if (!entry) {
         entry = calloc(1, sizeof *entry);
-        entry->key = fx_strdup(key);
+        entry->key = fx_strdup(id);
         HASH_ADD_KEYPTR(hh, sink->map, entry->key, strlen(entry->key), entry);
     }
     free(entry->body);
     entry->body = malloc(len ? len : 1);
     memcpy(entry->body, body, len);
     entry->len = len;
-    sink_log(sink, "put", key);
+    sink_log(sink, "put", stream, key);
     return 1;
 }
 
@@ -68,13 +79,12 @@ static int sink_remove(void *ctx, const char *stream, const char *key)
 {
     memory_sink *sink = ctx;
     sink_entry *entry = NULL;
-    assert_string_equal(stream, STREAM);
-    HASH_FIND_STR(sink->map, key, entry);
+    HASH_FIND_STR(sink->map, full_key(stream, key), entry);
     if (!entry)
         return 0;
     HASH_DEL(sink->map, entry);
     entry_free(entry);
-    sink_log(sink, "del", key);
+    sink_log(sink, "del", stream, key);
     return 1;
 }
 
@@ -82,9 +92,11 @@ static void sink_foreach_key(void *ctx, const char *stream, bus_key_fn fn, void 
 {
     memory_sink *sink = ctx;
     sink_entry *entry, *tmp;
-    assert_string_equal(stream, STREAM);
-    HASH_ITER(hh, sink->map, entry, tmp)
-        fn(entry->key, payload);
+    size_t n = strlen(stream);
+    HASH_ITER(hh, sink->map, entry, tmp) {
+        if (strncmp(entry->key, stream, n) == 0 && entry->key[n] == ' ')
+            fn(entry->key + n + 1, payload);
+    }
 }
 
 static void sink_clear(memory_sink *sink)
@@ -104,10 +116,19 @@ static const char *sink_take_log(memory_sink *sink)
     return copy;
 }
 
+/* An entry of the configured tenant's stream. */
 static sink_entry *sink_get(memory_sink *sink, const char *key)
 {
     sink_entry *entry = NULL;
-    HASH_FIND_STR(sink->map, key, entry);
+    HASH_FIND_STR(sink->map, full_key(STREAM, key), entry);
+    return entry;
+}
+
+/* An entry of another stream. */
+static sink_entry *sink_get_in(memory_sink *sink, const char *stream, const char *key)
+{
+    sink_entry *entry = NULL;
+    HASH_FIND_STR(sink->map, full_key(stream, key), entry);
     return entry;
 }
 
@@ -182,6 +203,19 @@ static void put_slice(fixture *f, proto_endpoint_slice *slice)
     proto_endpoint_slice_destroy(&slice);
 }
 
+/* Namespace `name`, with the tenant annotation when `tenant` is set. */
+static void put_namespace(fixture *f, const char *name, const char *tenant)
+{
+    proto_namespace ns = {.name = (char *)name, .tenant = (char *)tenant};
+    char key[256];
+    void *body;
+    size_t len;
+    assert_int_equal(proto_namespace_encode(&ns, &body, &len), 0);
+    proto_k8s_key(key, sizeof key, "Namespace", NULL, name);
+    apply(f, BUS_PUT, key, body, len);
+    free(body);
+}
+
 static void delete_key(fixture *f, const char *key) { apply(f, BUS_DELETE, key, NULL, 0); }
 
 static void marker(fixture *f, const char *key) { apply(f, BUS_PUT, key, NULL, 0); }
@@ -191,6 +225,7 @@ static void synced_and_consistent(fixture *f)
     marker(f, "!synced/Node");
     marker(f, "!synced/Service");
     marker(f, "!synced/EndpointSlice");
+    marker(f, "!synced/Namespace");
     apply(f, BUS_CONSISTENT, NULL, NULL, 0);
 }
 
@@ -283,6 +318,7 @@ static void test_nothing_is_published_until_every_kind_is_synced_and_consistent(
     apply(&f, BUS_CONSISTENT, NULL, NULL, 0);
     marker(&f, "!synced/Node");
     marker(&f, "!synced/Service");
+    marker(&f, "!synced/Namespace");
     assert_false(planner_is_ready(f.planner));
     assert_int_equal(planner_timeout_ms(f.planner, f.now), -1);
     f.now += 10000;
@@ -297,6 +333,99 @@ static void test_nothing_is_published_until_every_kind_is_synced_and_consistent(
     fixture_fini(&f);
 }
 
+/* AKO's tenancy: a namespace annotated ako.vmware.com/tenant-name has its
+ * Services' models on that tenant's stream, with that tenant in every
+ * object; the others stay in tenantName. Each stream is complete. */
+static void test_annotated_namespace_publishes_to_its_tenant_stream(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    put_namespace(&f, "shop", "team-b");
+    put_namespace(&f, "plain", NULL);
+    small_cluster(&f);
+    put_service(&f, lb("plain", "www", false));
+    synced_and_consistent(&f);
+    assert_true(flush(&f) > 0);
+
+    assert_null(sink_get(&f.sink, "k8s--shop-web"));
+    assert_non_null(sink_get(&f.sink, "k8s--plain-www"));
+    assert_non_null(sink_get(&f.sink, PROTO_KEY_COMPLETE));
+    sink_entry *web = sink_get_in(&f.sink, "model.team-b", "k8s--shop-web");
+    assert_non_null(web);
+    assert_non_null(sink_get_in(&f.sink, "model.team-b", "k8s--shop-api"));
+    assert_non_null(sink_get_in(&f.sink, "model.team-b", PROTO_KEY_COMPLETE));
+    proto_model *model = NULL;
+    assert_int_equal(proto_model_decode(&model, web->body, web->len), 0);
+    assert_string_equal(model->tenant, "team-b");
+    for (size_t i = 0; i < model->n_objects; i++)
+        assert_string_equal(
+            json_string_value(json_object_get(model->objects[i].body, "tenant_ref")),
+            "/api/tenant/?name=team-b");
+    proto_model_destroy(&model);
+    fixture_fini(&f);
+}
+
+/* The annotation changes: the models leave the old tenant's stream (its
+ * syncer deletes them) and appear on the new one's; nothing else moves. */
+static void test_namespace_moving_to_another_tenant_moves_its_models(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    put_namespace(&f, "shop", NULL);
+    small_cluster(&f);
+    put_service(&f, lb("plain", "www", false));
+    synced_and_consistent(&f);
+    flush(&f);
+    sink_take_log(&f.sink);
+
+    put_namespace(&f, "shop", "team-b");
+    assert_true(flush(&f) > 0);
+    const char *log = sink_take_log(&f.sink);
+    assert_non_null(strstr(log, "del k8s--shop-web"));
+    assert_non_null(strstr(log, "del k8s--shop-api"));
+    assert_non_null(strstr(log, "put model.team-b/k8s--shop-web"));
+    assert_non_null(strstr(log, "put model.team-b/k8s--shop-api"));
+    assert_non_null(strstr(log, "put model.team-b/!complete"));
+    assert_null(strstr(log, "www"));
+    assert_null(sink_get(&f.sink, "k8s--shop-web"));
+
+    /* A label change of the namespace moves nothing. */
+    put_namespace(&f, "shop", "team-b");
+    assert_int_equal(flush(&f), 0);
+
+    /* The annotation goes: back to tenantName. */
+    delete_key(&f, "Namespace/shop");
+    assert_true(flush(&f) > 0);
+    log = sink_take_log(&f.sink);
+    assert_non_null(strstr(log, "del model.team-b/k8s--shop-web"));
+    assert_non_null(strstr(log, "put k8s--shop-web"));
+    assert_non_null(sink_get(&f.sink, "k8s--shop-api"));
+    assert_null(sink_get_in(&f.sink, "model.team-b", "k8s--shop-api"));
+    fixture_fini(&f);
+}
+
+static void test_nothing_is_published_before_namespaces_are_synced(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    small_cluster(&f);
+    marker(&f, "!synced/Node");
+    marker(&f, "!synced/Service");
+    marker(&f, "!synced/EndpointSlice");
+    apply(&f, BUS_CONSISTENT, NULL, NULL, 0);
+    f.now += 10000;
+    assert_int_equal(planner_flush(f.planner, f.now), 0);
+    put_namespace(&f, "shop", "team-b");
+    marker(&f, "!synced/Namespace");
+    assert_true(flush(&f) > 0);
+    assert_null(sink_get(&f.sink, "k8s--shop-web")); /* never in the wrong tenant */
+    assert_non_null(sink_get_in(&f.sink, "model.team-b", "k8s--shop-web"));
+    fixture_fini(&f);
+}
+
 static void test_synced_but_not_consistent_publishes_nothing(void **state)
 {
     (void)state;
@@ -306,6 +435,7 @@ static void test_synced_but_not_consistent_publishes_nothing(void **state)
     marker(&f, "!synced/Node");
     marker(&f, "!synced/Service");
     marker(&f, "!synced/EndpointSlice");
+    marker(&f, "!synced/Namespace");
     f.now += 10000;
     assert_int_equal(planner_flush(f.planner, f.now), 0);
     assert_null(sink_get(&f.sink, PROTO_KEY_COMPLETE));
@@ -684,6 +814,9 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nothing_is_published_until_every_kind_is_synced_and_consistent),
         cmocka_unit_test(test_synced_but_not_consistent_publishes_nothing),
+        cmocka_unit_test(test_annotated_namespace_publishes_to_its_tenant_stream),
+        cmocka_unit_test(test_namespace_moving_to_another_tenant_moves_its_models),
+        cmocka_unit_test(test_nothing_is_published_before_namespaces_are_synced),
         cmocka_unit_test(test_first_publication_holds_the_right_servers),
         cmocka_unit_test(test_bursts_are_coalesced_until_quiet_or_the_maximum_delay),
         cmocka_unit_test(test_event_recomputes_only_the_models_it_touches),

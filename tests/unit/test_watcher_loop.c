@@ -220,10 +220,11 @@ static bool replay_done(fixture *f, const void *arg)
     return watcher_replay_done(f->w);
 }
 
-static void send_object_status(fixture *f, const char *object, const char *vip, const char *error)
+static void send_tenant_status(fixture *f, const char *tenant, const char *object,
+                               const char *vip, const char *error)
 {
     char *vips[] = {(char *)vip};
-    proto_object_status st = {.object = (char *)object, .tenant = "admin",
+    proto_object_status st = {.object = (char *)object, .tenant = (char *)tenant,
                               .vips = vip ? vips : NULL, .n_vips = vip ? 1 : 0,
                               .error = (char *)error};
     void *data = NULL;
@@ -231,6 +232,11 @@ static void send_object_status(fixture *f, const char *object, const char *vip, 
     assert_int_equal(proto_object_status_encode(&st, &data, &len), 0);
     assert_int_equal(zmq_send(f->push, data, len, 0), (int)len);
     free(data);
+}
+
+static void send_object_status(fixture *f, const char *object, const char *vip, const char *error)
+{
+    send_tenant_status(f, "admin", object, vip, error);
 }
 
 static void send_progress(fixture *f, const char *tenant, uint64_t eos_run, uint32_t pending,
@@ -452,6 +458,30 @@ static void test_the_same_status_again_is_not_logged_again(void **state)
     fixture_stop(&f);
 }
 
+/* A namespace moves from admin to team-b: team-b's VIP stands whether
+ * admin's "let go" arrives before or after it; a real clear from the
+ * tenant holding the object still clears. */
+static void test_a_tenant_letting_go_does_not_clear_another_tenants_status(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_start(&f, DATA_DIR "watch-with-bad-line.ndjson", false, 0);
+    send_tenant_status(&f, "admin", "Service/a/b", "10.0.0.1", NULL);
+    send_tenant_status(&f, "team-b", "Service/a/b", "10.0.0.9", NULL);
+    send_tenant_status(&f, "admin", "Service/a/b", NULL, NULL);
+    send_tenant_status(&f, "admin", "Service/a/c", "10.0.0.2", NULL);
+    send_tenant_status(&f, "admin", "Service/a/c", NULL, NULL);
+    send_tenant_status(&f, "team-b", "Service/a/c", "10.0.0.8", NULL);
+    assert_true(pump_until(&f, status_file_equals,
+                           "{\"Service/a/b\":{\"ingress\":[{\"ip\":\"10.0.0.9\"}],\"error\":null},"
+                           "\"Service/a/c\":{\"ingress\":[{\"ip\":\"10.0.0.8\"}],\"error\":null}}"));
+    send_tenant_status(&f, "team-b", "Service/a/b", NULL, NULL);
+    assert_true(pump_until(&f, status_file_equals,
+                           "{\"Service/a/b\":{\"ingress\":[],\"error\":null},"
+                           "\"Service/a/c\":{\"ingress\":[{\"ip\":\"10.0.0.8\"}],\"error\":null}}"));
+    fixture_stop(&f);
+}
+
 /* ---- verdicts -------------------------------------------------------------- */
 
 typedef struct {
@@ -530,6 +560,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_follow_marks_synced_without_eos_and_publishes_appended_events),
         cmocka_unit_test(test_object_status_is_logged_and_written_to_the_status_file),
         cmocka_unit_test(test_the_same_status_again_is_not_logged_again),
+        cmocka_unit_test(test_a_tenant_letting_go_does_not_clear_another_tenants_status),
         cmocka_unit_test(test_caught_up_only_when_the_tenant_applied_this_runs_end),
         cmocka_unit_test(test_models_refused_by_the_controller_fail_the_run_with_one_line_each),
     };
