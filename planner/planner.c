@@ -142,6 +142,14 @@ static void namespace_tenant_free(planner_t *planner, namespace_tenant *entry)
     free(entry);
 }
 
+static void namespaces_clear(planner_t *planner)
+{
+    namespace_tenant *entry, *tmp;
+    HASH_ITER(hh, planner->namespaces, entry, tmp) {
+        namespace_tenant_free(planner, entry);
+    }
+}
+
 /* Remembers the tenant a namespace names (NULL: none); true when that
  * moves its Services to another tenant. */
 static bool namespace_tenant_set(planner_t *planner, const char *ns, const char *tenant)
@@ -223,10 +231,7 @@ void planner_destroy(planner_t **planner_p)
         HASH_DEL(planner->owners, owner);
         owner_free(owner);
     }
-    namespace_tenant *ns, *ns_tmp;
-    HASH_ITER(hh, planner->namespaces, ns, ns_tmp) {
-        namespace_tenant_free(planner, ns);
-    }
+    namespaces_clear(planner);
     tenant_stream *tenant, *tenant_tmp;
     HASH_ITER(hh, planner->tenants, tenant, tenant_tmp) {
         HASH_DEL(planner->tenants, tenant);
@@ -446,10 +451,7 @@ void planner_apply(planner_t *planner, const bus_event *ev, int64_t now_ms)
         store_clear(planner->store);
         planner->synced_node = planner->synced_service = planner->synced_slice = false;
         planner->synced_namespace = false;
-        namespace_tenant *ns, *ns_tmp;
-        HASH_ITER(hh, planner->namespaces, ns, ns_tmp) {
-            namespace_tenant_free(planner, ns);
-        }
+        namespaces_clear(planner);
         planner->consistent = false;
         planner->need_full = true;
         forget_eos(planner);
