@@ -167,39 +167,40 @@ static void apply(fixture *f, bus_event_type type, const char *key, const void *
     planner_apply(f->planner, &ev, f->now);
 }
 
-static void put_node(fixture *f, proto_node *node)
+/* Puts an encoded projection under its key; takes the body. */
+static void put_encoded(fixture *f, const char *kind, const char *ns, const char *name, void *body,
+                        size_t len)
 {
     char key[256];
+    proto_k8s_key(key, sizeof key, kind, ns, name);
+    apply(f, BUS_PUT, key, body, len);
+    free(body);
+}
+
+static void put_node(fixture *f, proto_node *node)
+{
     void *body;
     size_t len;
     assert_int_equal(proto_node_encode(node, &body, &len), 0);
-    proto_k8s_key(key, sizeof key, "Node", NULL, node->name);
-    apply(f, BUS_PUT, key, body, len);
-    free(body);
+    put_encoded(f, "Node", NULL, node->name, body, len);
     proto_node_destroy(&node);
 }
 
 static void put_service(fixture *f, proto_service *svc)
 {
-    char key[256];
     void *body;
     size_t len;
     assert_int_equal(proto_service_encode(svc, &body, &len), 0);
-    proto_k8s_key(key, sizeof key, "Service", svc->namespace, svc->name);
-    apply(f, BUS_PUT, key, body, len);
-    free(body);
+    put_encoded(f, "Service", svc->namespace, svc->name, body, len);
     proto_service_destroy(&svc);
 }
 
 static void put_slice(fixture *f, proto_endpoint_slice *slice)
 {
-    char key[256];
     void *body;
     size_t len;
     assert_int_equal(proto_endpoint_slice_encode(slice, &body, &len), 0);
-    proto_k8s_key(key, sizeof key, "EndpointSlice", slice->namespace, slice->name);
-    apply(f, BUS_PUT, key, body, len);
-    free(body);
+    put_encoded(f, "EndpointSlice", slice->namespace, slice->name, body, len);
     proto_endpoint_slice_destroy(&slice);
 }
 
@@ -207,13 +208,10 @@ static void put_slice(fixture *f, proto_endpoint_slice *slice)
 static void put_namespace(fixture *f, const char *name, const char *tenant)
 {
     proto_namespace ns = {.name = (char *)name, .tenant = (char *)tenant};
-    char key[256];
     void *body;
     size_t len;
     assert_int_equal(proto_namespace_encode(&ns, &body, &len), 0);
-    proto_k8s_key(key, sizeof key, "Namespace", NULL, name);
-    apply(f, BUS_PUT, key, body, len);
-    free(body);
+    put_encoded(f, "Namespace", NULL, name, body, len);
 }
 
 static void delete_key(fixture *f, const char *key) { apply(f, BUS_DELETE, key, NULL, 0); }
