@@ -19,11 +19,23 @@
 #define BUS_PUB_HWM 100000
 #define BUS_TOPIC_MAX 256
 #define BUS_SEND_RETRY_MS 200
+/* Room the envelope needs around a key and body in one bus message. */
+#define BUS_ENVELOPE_OVERHEAD 4096
+
+/* An entry's key and body in one refcounted block: the stream holds one
+ * reference, and every snapshot in flight that captured it holds another,
+ * so a snapshot reflects exactly the state at its request, however long it
+ * takes to send and whatever changes meanwhile. */
+typedef struct {
+    int refs;
+    uint64_t digest; /* proto_entry_digest(key, body) */
+    size_t len;
+    uint8_t *body;   /* points into data, after the key */
+    char data[];     /* key, NUL, body */
+} bus_blob;
 
 typedef struct {
-    char *key;
-    uint8_t *body;
-    size_t len;
+    bus_blob *blob;  /* the key is blob->data */
     UT_hash_handle hh;
 } bus_entry;
 
@@ -34,11 +46,26 @@ typedef struct {
     UT_hash_handle hh;
 } bus_stream;
 
+/* One snapshot being sent to one requester, as far as its credit allows. */
+typedef struct bus_snapshot {
+    uint8_t identity[256];
+    size_t identity_len;
+    uint64_t request_id;
+    char *stream;
+    uint64_t seq, digest;
+    bus_blob **blobs;
+    size_t count, next;
+    uint64_t credit;
+    int64_t idle_since_ms;
+    struct bus_snapshot *later;
+} bus_snapshot;
+
 struct bus_pub {
     void *pub;            /* PUB: live updates and heartbeats */
-    void *router;         /* ROUTER: snapshot requests */
+    void *router;         /* ROUTER: snapshot requests, credit and replies */
     uint64_t epoch;
     bus_stream *streams;
+    bus_snapshot *snapshots; /* in flight, at most BUS_SNAPSHOTS_MAX */
     int64_t next_heartbeat_ms;
 };
 
@@ -57,19 +84,47 @@ struct bus_sub {
     bool reset_pending;    /* consumer has not yet been told RESET for this cycle */
     bool delivered;        /* anything given to the consumer since the last RESET */
     int64_t deadline_ms;   /* snapshot: ask again; live: heartbeat silence */
+    /* the snapshot being received: what arrived, to check against its end */
+    uint64_t received, received_digest, uncredited;
+    unsigned attempts;     /* snapshot requests since the view was last whole */
 };
 
 /* ---- sockets ------------------------------------------------------------ */
 
+/* Options must be set before bind/connect: libzmq applies a socket's
+ * high-water marks to the pipes it creates then, and a mark set later does
+ * not reach connections accepted afterwards (clibs.md; measured: a ROUTER
+ * whose SNDHWM was set after bind kept 1,000). */
 static void *bus_socket_new(void *zmq_ctx, int type)
 {
     void *socket = zmq_socket(zmq_ctx, type);
     if (!socket)
         return NULL;
-    int linger = 0;
+    int linger = 0, unlimited = 0, pub_hwm = BUS_PUB_HWM, on = 1;
     int64_t max_message = PROTO_MAX_MESSAGE;
     zmq_setsockopt(socket, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message);
+    switch (type) {
+    case ZMQ_PUB:
+        /* PUB drops past its mark; a subscriber's gap check turns that into a snapshot. */
+        zmq_setsockopt(socket, ZMQ_SNDHWM, &pub_hwm, sizeof pub_hwm);
+        break;
+    case ZMQ_ROUTER:
+        /* Snapshots are credited, so the mark is never the limit; MANDATORY
+         * turns "peer gone" and "pipe full" into errors instead of drops. */
+        zmq_setsockopt(socket, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
+        zmq_setsockopt(socket, ZMQ_ROUTER_MANDATORY, &on, sizeof on);
+        break;
+    case ZMQ_SUB:
+    case ZMQ_DEALER:
+        /* Updates wait in the SUB queue while a snapshot loads. */
+        zmq_setsockopt(socket, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
+        break;
+    default:
+        break;
+    }
+    if (type == ZMQ_DEALER) /* do not queue requests for a publisher that is not there */
+        zmq_setsockopt(socket, ZMQ_IMMEDIATE, &on, sizeof on);
     return socket;
 }
 
@@ -118,15 +173,47 @@ static int send_envelope(void *socket, const proto_envelope *env, int flags)
     return rc;
 }
 
+/* ---- entries ------------------------------------------------------------ */
+
+static bus_blob *blob_new(const char *key, const void *body, size_t len)
+{
+    size_t key_len = strlen(key);
+    bus_blob *blob = malloc(sizeof *blob + key_len + 1 + len);
+    if (!blob)
+        return NULL;
+    blob->refs = 1;
+    blob->len = len;
+    memcpy(blob->data, key, key_len + 1);
+    blob->body = (uint8_t *)blob->data + key_len + 1;
+    if (len)
+        memcpy(blob->body, body, len);
+    blob->digest = proto_entry_digest(key, body, len);
+    return blob;
+}
+
+static void blob_release(bus_blob **blob_p)
+{
+    bus_blob *blob = *blob_p;
+    if (blob && --blob->refs == 0)
+        free(blob);
+    *blob_p = NULL;
+}
+
+static void entry_free(bus_entry *entry)
+{
+    blob_release(&entry->blob);
+    free(entry);
+}
+
 /* ---- publisher ---------------------------------------------------------- */
 
-static uint64_t random_epoch(void)
+static uint64_t random_u64(void)
 {
-    uint64_t epoch = 0;
-    while (epoch == 0)
-        if (getrandom(&epoch, sizeof epoch, 0) != sizeof epoch)
-            epoch = (uint64_t)clock_now_ms() ^ ((uint64_t)rand() << 32);
-    return epoch;
+    uint64_t value = 0;
+    while (value == 0)
+        if (getrandom(&value, sizeof value, 0) != sizeof value)
+            value = (uint64_t)clock_now_ms() ^ ((uint64_t)rand() << 32);
+    return value;
 }
 
 int bus_pub_new(bus_pub_t **out, void *zmq_ctx, const char *publish_endpoint,
@@ -136,18 +223,13 @@ int bus_pub_new(bus_pub_t **out, void *zmq_ctx, const char *publish_endpoint,
     *out = NULL;
     if (!pub)
         return KV_ERR_NOMEM;
-    pub->epoch = random_epoch();
+    pub->epoch = random_u64();
     pub->pub = bus_socket_bind(zmq_ctx, ZMQ_PUB, publish_endpoint);
     if (!pub->pub)
         goto out_fail;
-    int hwm = BUS_PUB_HWM;
-    zmq_setsockopt(pub->pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     pub->router = bus_socket_bind(zmq_ctx, ZMQ_ROUTER, snapshot_endpoint);
     if (!pub->router)
         goto out_fail;
-    /* A ROUTER drops replies past its high-water mark; a snapshot must not. */
-    int unlimited = 0;
-    zmq_setsockopt(pub->router, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
     *out = pub;
     return KV_OK;
 
@@ -158,11 +240,17 @@ out_fail:;
     return KV_ERR_IO;
 }
 
-static void entry_free(bus_entry *entry)
+static void snapshot_free(bus_snapshot **snapshot_p)
 {
-    free(entry->key);
-    free(entry->body);
-    free(entry);
+    bus_snapshot *snapshot = *snapshot_p;
+    if (!snapshot)
+        return;
+    for (size_t i = 0; i < snapshot->count; i++)
+        blob_release(&snapshot->blobs[i]);
+    free(snapshot->blobs);
+    free(snapshot->stream);
+    free(snapshot);
+    *snapshot_p = NULL;
 }
 
 void bus_pub_destroy(bus_pub_t **pub_p)
@@ -180,6 +268,11 @@ void bus_pub_destroy(bus_pub_t **pub_p)
         HASH_DEL(pub->streams, stream);
         free(stream->name);
         free(stream);
+    }
+    while (pub->snapshots) {
+        bus_snapshot *snapshot = pub->snapshots;
+        pub->snapshots = snapshot->later;
+        snapshot_free(&snapshot);
     }
     bus_socket_close(&pub->pub);
     bus_socket_close(&pub->router);
@@ -231,31 +324,31 @@ static int publish(bus_pub_t *pub, bus_stream *stream, proto_kind kind, const ch
 int bus_pub_put(bus_pub_t *pub, const char *stream_name, const char *key, const void *body,
                 size_t len)
 {
+    /* A message over the subscribers' cap would make libzmq drop their
+     * connection, and with it every later update: refuse it here, alone. */
+    if (len > PROTO_MAX_MESSAGE - BUS_ENVELOPE_OVERHEAD ||
+        strlen(key) > BUS_ENVELOPE_OVERHEAD / 2)
+        return KV_ERR_TOO_LARGE;
     bus_stream *stream = stream_get(pub, stream_name, true);
     bus_entry *entry = NULL;
     if (!stream)
         return KV_ERR_NOMEM;
     HASH_FIND_STR(stream->entries, key, entry);
     /* Markers have empty bodies, often NULL: memcmp/memcpy must not see NULL. */
-    if (entry && entry->len == len && (len == 0 || memcmp(entry->body, body, len) == 0))
+    if (entry && entry->blob->len == len && (len == 0 || memcmp(entry->blob->body, body, len) == 0))
         return 0;
-    uint8_t *copy = malloc(len ? len : 1);
-    if (!copy)
+    bus_blob *blob = blob_new(key, body, len);
+    if (!blob)
         return KV_ERR_NOMEM;
-    if (len)
-        memcpy(copy, body, len);
-    if (!entry) {
-        entry = calloc(1, sizeof *entry);
-        if (!entry || !(entry->key = strdup(key))) {
-            free(entry);
-            free(copy);
-            return KV_ERR_NOMEM;
-        }
-        HASH_ADD_KEYPTR(hh, stream->entries, entry->key, strlen(entry->key), entry);
+    if (entry) {
+        HASH_DEL(stream->entries, entry); /* its key lives in the blob being replaced */
+        blob_release(&entry->blob);
+    } else if (!(entry = calloc(1, sizeof *entry))) {
+        blob_release(&blob);
+        return KV_ERR_NOMEM;
     }
-    free(entry->body);
-    entry->body = copy;
-    entry->len = len;
+    entry->blob = blob;
+    HASH_ADD_KEYPTR(hh, stream->entries, blob->data, strlen(blob->data), entry);
     int rc = publish(pub, stream, PROTO_PUT, key, body, len);
     return rc < 0 ? rc : 1;
 }
@@ -284,8 +377,8 @@ const void *bus_pub_get(const bus_pub_t *pub, const char *stream_name, const cha
         HASH_FIND_STR(stream->entries, key, entry);
     if (!entry)
         return NULL;
-    *len = entry->len;
-    return entry->body;
+    *len = entry->blob->len;
+    return entry->blob->body;
 }
 
 void bus_pub_foreach_key(bus_pub_t *pub, const char *stream_name, bus_key_fn fn, void *payload)
@@ -294,66 +387,199 @@ void bus_pub_foreach_key(bus_pub_t *pub, const char *stream_name, bus_key_fn fn,
     bus_entry *entry, *tmp;
     if (!stream)
         return;
-    HASH_ITER(hh, stream->entries, entry, tmp) fn(entry->key, payload);
+    HASH_ITER(hh, stream->entries, entry, tmp) fn(entry->blob->data, payload);
 }
 
 void *bus_pub_snapshot_socket(bus_pub_t *pub) { return pub->router; }
 
 uint64_t bus_pub_epoch(const bus_pub_t *pub) { return pub->epoch; }
 
-/* Sends [identity][envelope] to one snapshot requester. */
-static int send_to_peer(bus_pub_t *pub, const zmq_msg_t *identity, const proto_envelope *env)
+size_t bus_pub_snapshots_in_flight(const bus_pub_t *pub)
 {
-    if (zmq_send(pub->router, zmq_msg_data((zmq_msg_t *)identity),
-                 zmq_msg_size((zmq_msg_t *)identity), ZMQ_SNDMORE) < 0)
-        return KV_ERR_IO;
-    return send_envelope(pub->router, env, 0);
+    size_t n = 0;
+    for (const bus_snapshot *s = pub->snapshots; s; s = s->later)
+        n++;
+    return n;
 }
 
-static void serve_one(bus_pub_t *pub, const zmq_msg_t *identity, const proto_envelope *request)
+/* ---- publisher: snapshots under credit ------------------------------------ */
+
+static bus_snapshot **snapshot_find(bus_pub_t *pub, const zmq_msg_t *identity)
 {
-    bus_stream *stream = stream_get(pub, request->stream, true);
+    size_t len = zmq_msg_size((zmq_msg_t *)identity);
+    bus_snapshot **at = &pub->snapshots;
+    for (; *at; at = &(*at)->later)
+        if ((*at)->identity_len == len &&
+            memcmp((*at)->identity, zmq_msg_data((zmq_msg_t *)identity), len) == 0)
+            return at;
+    return at;
+}
+
+static void snapshot_unlink(bus_pub_t *pub, bus_snapshot *snapshot)
+{
+    for (bus_snapshot **at = &pub->snapshots; *at; at = &(*at)->later)
+        if (*at == snapshot) {
+            *at = snapshot->later;
+            snapshot_free(&snapshot);
+            return;
+        }
+}
+
+/* Captures the stream as it is now. A stream nobody has published is an
+ * empty snapshot, and asking for it creates nothing. */
+static bus_snapshot *snapshot_capture(bus_pub_t *pub, const zmq_msg_t *identity,
+                                      const proto_envelope *request, int64_t now_ms)
+{
+    size_t identity_len = zmq_msg_size((zmq_msg_t *)identity);
+    bus_snapshot *snapshot = calloc(1, sizeof *snapshot);
+    if (!snapshot || identity_len > sizeof snapshot->identity)
+        goto out_fail;
+    memcpy(snapshot->identity, zmq_msg_data((zmq_msg_t *)identity), identity_len);
+    snapshot->identity_len = identity_len;
+    snapshot->request_id = request->request_id;
+    snapshot->credit = request->credit < BUS_SNAPSHOT_WINDOW ? request->credit : BUS_SNAPSHOT_WINDOW;
+    snapshot->idle_since_ms = now_ms;
+    snapshot->stream = strdup(request->stream);
+    if (!snapshot->stream)
+        goto out_fail;
+    bus_stream *stream = stream_get(pub, request->stream, false);
     if (!stream)
-        return;
+        return snapshot;
+    snapshot->seq = stream->seq;
+    size_t n = HASH_COUNT(stream->entries);
+    snapshot->blobs = calloc(n ? n : 1, sizeof *snapshot->blobs);
+    if (!snapshot->blobs)
+        goto out_fail;
     bus_entry *entry, *tmp;
-    proto_envelope reply = {.epoch = pub->epoch, .request_id = request->request_id,
-                            .stream = stream->name};
     HASH_ITER(hh, stream->entries, entry, tmp) {
-        reply.kind = PROTO_PUT;
-        reply.key = entry->key;
-        reply.body = entry->body;
-        reply.body_len = entry->len;
-        if (send_to_peer(pub, identity, &reply) < 0)
-            return; /* peer gone; it will ask again */
+        entry->blob->refs++;
+        snapshot->blobs[snapshot->count++] = entry->blob;
+        snapshot->digest += entry->blob->digest;
     }
-    reply.kind = PROTO_SNAPSHOT_END;
-    reply.seq = stream->seq;
-    reply.key = NULL;
-    reply.body = NULL;
-    reply.body_len = 0;
-    send_to_peer(pub, identity, &reply);
-    log_debug("bus: snapshot of %s at seq %llu served", stream->name,
-              (unsigned long long)stream->seq);
+    return snapshot;
+
+out_fail:
+    snapshot_free(&snapshot);
+    return NULL;
+}
+
+/* Sends [identity][envelope]; KV_ERR_AGAIN when the peer's pipe is full,
+ * KV_ERR_IO when the peer is gone. */
+static int send_to_peer(bus_pub_t *pub, const bus_snapshot *snapshot, const proto_envelope *env)
+{
+    if (zmq_send(pub->router, snapshot->identity, snapshot->identity_len,
+                 ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return errno == EAGAIN ? KV_ERR_AGAIN : KV_ERR_IO;
+    return send_envelope(pub->router, env, ZMQ_DONTWAIT);
+}
+
+/* Sends what the snapshot's credit allows; true when it is finished (sent
+ * whole, or its requester is gone). */
+static bool snapshot_advance(bus_pub_t *pub, bus_snapshot *snapshot, int64_t now_ms)
+{
+    proto_envelope reply = {.epoch = pub->epoch, .request_id = snapshot->request_id,
+                            .stream = snapshot->stream};
+    while (snapshot->next < snapshot->count && snapshot->credit > 0) {
+        bus_blob *blob = snapshot->blobs[snapshot->next];
+        reply.kind = PROTO_PUT;
+        reply.key = blob->data;
+        reply.body = blob->body;
+        reply.body_len = blob->len;
+        int rc = send_to_peer(pub, snapshot, &reply);
+        if (rc == KV_ERR_AGAIN)
+            return false; /* resumed on the next serve or tick */
+        if (rc < 0)
+            return true;
+        blob_release(&snapshot->blobs[snapshot->next]);
+        snapshot->next++;
+        snapshot->credit--;
+        snapshot->idle_since_ms = now_ms;
+    }
+    if (snapshot->next < snapshot->count)
+        return false; /* waiting for credit */
+    reply = (proto_envelope){.kind = PROTO_SNAPSHOT_END, .epoch = pub->epoch,
+                             .request_id = snapshot->request_id, .stream = snapshot->stream,
+                             .seq = snapshot->seq, .count = snapshot->count,
+                             .digest = snapshot->digest};
+    int rc = send_to_peer(pub, snapshot, &reply);
+    if (rc == KV_ERR_AGAIN)
+        return false;
+    log_debug("bus: snapshot of %s at seq %llu served, %zu entries", snapshot->stream,
+              (unsigned long long)snapshot->seq, snapshot->count);
+    return true;
+}
+
+static void on_snapshot_request(bus_pub_t *pub, const zmq_msg_t *identity,
+                                const proto_envelope *request, int64_t now_ms)
+{
+    bus_snapshot **at = snapshot_find(pub, identity);
+    if (*at) /* a requester asks again: its earlier request is abandoned */
+        snapshot_unlink(pub, *at);
+    if (bus_pub_snapshots_in_flight(pub) >= BUS_SNAPSHOTS_MAX) {
+        log_warn("bus: %d snapshots in flight; dropping the oldest", BUS_SNAPSHOTS_MAX);
+        snapshot_unlink(pub, pub->snapshots);
+    }
+    bus_snapshot *snapshot = snapshot_capture(pub, identity, request, now_ms);
+    if (!snapshot) {
+        log_error("bus: cannot capture a snapshot of %s: out of memory", request->stream);
+        return;
+    }
+    *snapshot_find(pub, identity) = snapshot;
+    if (snapshot_advance(pub, snapshot, now_ms))
+        snapshot_unlink(pub, snapshot);
+}
+
+static void on_snapshot_credit(bus_pub_t *pub, const zmq_msg_t *identity,
+                               const proto_envelope *credit, int64_t now_ms)
+{
+    bus_snapshot *snapshot = *snapshot_find(pub, identity);
+    if (!snapshot || snapshot->request_id != credit->request_id)
+        return; /* credit for an abandoned or finished request */
+    /* Never more than a window outstanding, whatever a peer claims. */
+    snapshot->credit += credit->credit < BUS_SNAPSHOT_WINDOW ? credit->credit : BUS_SNAPSHOT_WINDOW;
+    if (snapshot->credit > BUS_SNAPSHOT_WINDOW)
+        snapshot->credit = BUS_SNAPSHOT_WINDOW;
+    if (snapshot_advance(pub, snapshot, now_ms))
+        snapshot_unlink(pub, snapshot);
+}
+
+/* Resumes snapshots a full pipe paused and forgets those whose requester
+ * went quiet (it will ask again). */
+static void snapshots_resume(bus_pub_t *pub, int64_t now_ms)
+{
+    bus_snapshot *snapshot = pub->snapshots;
+    while (snapshot) {
+        bus_snapshot *later = snapshot->later;
+        if (now_ms - snapshot->idle_since_ms > BUS_SNAPSHOT_ABANDON_MS ||
+            snapshot_advance(pub, snapshot, now_ms))
+            snapshot_unlink(pub, snapshot);
+        snapshot = later;
+    }
 }
 
 int bus_pub_serve(bus_pub_t *pub)
 {
-    for (;;) {
+    int64_t now_ms = clock_now_ms();
+    for (int handled = 0; handled < BUS_SERVE_BATCH; handled++) {
         zmq_msg_t identity, request;
         zmq_msg_init(&identity);
         zmq_msg_init(&request);
         if (zmq_msg_recv(&identity, pub->router, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&identity);
             zmq_msg_close(&request);
+            snapshots_resume(pub, now_ms);
             return errno == EAGAIN ? KV_OK : KV_ERR_IO;
         }
         int more = zmq_msg_more(&identity);
         if (more && zmq_msg_recv(&request, pub->router, 0) >= 0) {
             proto_envelope env;
-            if (proto_envelope_decode(&env, zmq_msg_data(&request), zmq_msg_size(&request)) ==
-                    0 &&
-                env.kind == PROTO_SNAPSHOT_REQUEST)
-                serve_one(pub, &identity, &env);
+            bool valid = proto_envelope_decode(&env, zmq_msg_data(&request),
+                                               zmq_msg_size(&request)) == 0 &&
+                         !zmq_msg_more(&request);
+            if (valid && env.kind == PROTO_SNAPSHOT_REQUEST)
+                on_snapshot_request(pub, &identity, &env, now_ms);
+            else if (valid && env.kind == PROTO_SNAPSHOT_CREDIT)
+                on_snapshot_credit(pub, &identity, &env, now_ms);
             else
                 log_warn("bus: ignored a malformed snapshot request");
             proto_envelope_clear(&env);
@@ -364,16 +590,25 @@ int bus_pub_serve(bus_pub_t *pub)
         zmq_msg_close(&identity);
         zmq_msg_close(&request);
     }
+    snapshots_resume(pub, now_ms);
+    return KV_OK;
 }
 
 int64_t bus_pub_tick(bus_pub_t *pub, int64_t now_ms)
 {
+    if (pub->snapshots)
+        snapshots_resume(pub, now_ms);
     if (now_ms >= pub->next_heartbeat_ms) {
         bus_stream *stream, *tmp;
         HASH_ITER(hh, pub->streams, stream, tmp) publish(pub, stream, PROTO_HEARTBEAT, NULL, NULL, 0);
         pub->next_heartbeat_ms = now_ms + BUS_HEARTBEAT_MS;
     }
-    return pub->next_heartbeat_ms - now_ms;
+    int64_t wait = pub->next_heartbeat_ms - now_ms;
+    /* A snapshot paused on a full pipe is retried soon. */
+    for (const bus_snapshot *s = pub->snapshots; s; s = s->later)
+        if (s->credit > 0 && wait > BUS_SEND_RETRY_MS / 10)
+            wait = BUS_SEND_RETRY_MS / 10;
+    return wait;
 }
 
 /* ---- subscriber --------------------------------------------------------- */
@@ -398,12 +633,9 @@ int bus_sub_new(bus_sub_t **out, void *zmq_ctx, const char *publish_endpoint,
         bus_sub_destroy(&sub);
         return KV_ERR_IO;
     }
-    /* Unbounded receive queues: updates wait there while a snapshot loads. */
-    int unlimited = 0, immediate = 1;
-    zmq_setsockopt(sub->sub, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
-    zmq_setsockopt(sub->dealer, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
-    /* Do not queue snapshot requests for a publisher that is not there. */
-    zmq_setsockopt(sub->dealer, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
+    /* Request ids start anywhere, so no reply to an earlier process's
+     * request can pass for one to ours. */
+    sub->request_id = random_u64();
     /* Subscribe first, snapshot second: nothing falls between the two. */
     zmq_setsockopt(sub->sub, ZMQ_SUBSCRIBE, topic, (size_t)topic_len);
     sub->state = SUB_NEED_SNAPSHOT;
@@ -456,7 +688,12 @@ static bool request_snapshot(bus_sub_t *sub, int64_t now_ms)
 {
     proto_envelope request = {.kind = PROTO_SNAPSHOT_REQUEST,
                               .request_id = ++sub->request_id,
+                              .credit = BUS_SNAPSHOT_WINDOW,
                               .stream = sub->stream};
+    sub->received = 0;
+    sub->received_digest = 0;
+    sub->uncredited = 0;
+    sub->attempts++;
     sub->request_sent = send_envelope(sub->dealer, &request, ZMQ_DONTWAIT) == KV_OK;
     sub->deadline_ms = now_ms + (sub->request_sent ? BUS_SNAPSHOT_TIMEOUT_MS : BUS_SEND_RETRY_MS);
     return sub->request_sent;
@@ -494,6 +731,50 @@ static int deliver(bus_sub_t *sub, bus_event *ev, bus_event_type type, proto_env
     return 1;
 }
 
+/* Grants the publisher credit for the entries consumed since the last grant,
+ * a chunk at a time, so at most a window is ever in flight. */
+static void grant_credit(bus_sub_t *sub)
+{
+    if (sub->uncredited < BUS_SNAPSHOT_CHUNK)
+        return;
+    proto_envelope credit = {.kind = PROTO_SNAPSHOT_CREDIT,
+                             .request_id = sub->request_id,
+                             .credit = sub->uncredited,
+                             .stream = sub->stream};
+    /* A lost grant stalls the snapshot, and the stall deadline asks again. */
+    if (send_envelope(sub->dealer, &credit, ZMQ_DONTWAIT) == KV_OK)
+        sub->uncredited = 0;
+}
+
+/* A snapshot is whole only when its end marker's count and digest match
+ * what arrived: ZeroMQ can drop without telling either side. */
+static bool snapshot_is_whole(bus_sub_t *sub, const proto_envelope *end)
+{
+    if (end->count == sub->received && end->digest == sub->received_digest)
+        return true;
+    log_warn("bus: %s: snapshot incomplete (%llu of %llu entries%s, attempt %u); asking again",
+             sub->stream, (unsigned long long)sub->received, (unsigned long long)end->count,
+             end->count == sub->received ? ", digest differs" : "", sub->attempts);
+    return false;
+}
+
+/* Abandons the current request (its stragglers no longer match) and asks
+ * again after a backoff that grows with the failed attempts. */
+static void retry_snapshot_later(bus_sub_t *sub, int64_t now_ms)
+{
+    int64_t backoff = BUS_SEND_RETRY_MS;
+    for (unsigned i = 1; i < sub->attempts && backoff < BUS_SNAPSHOT_TIMEOUT_MS; i++)
+        backoff *= 2;
+    if (backoff > BUS_SNAPSHOT_TIMEOUT_MS)
+        backoff = BUS_SNAPSHOT_TIMEOUT_MS;
+    sub->request_id++;
+    sub->request_sent = false;
+    if (sub->delivered)
+        sub->reset_pending = true;
+    sub->state = SUB_SNAPSHOTTING;
+    sub->deadline_ms = now_ms + backoff;
+}
+
 /* Snapshot phase: the DEALER carries the reply to our latest request. */
 static int next_from_snapshot(bus_sub_t *sub, bus_event *ev, int64_t now_ms)
 {
@@ -509,24 +790,36 @@ static int next_from_snapshot(bus_sub_t *sub, bus_event *ev, int64_t now_ms)
             continue;
         }
         sub->deadline_ms = now_ms + BUS_SNAPSHOT_TIMEOUT_MS;
-        if (env.kind == PROTO_PUT)
+        if (env.kind == PROTO_PUT) {
+            sub->received++;
+            sub->received_digest += proto_entry_digest(env.key, env.body, env.body_len);
+            sub->uncredited++;
+            grant_credit(sub);
             return deliver(sub, ev, BUS_PUT, &env);
+        }
         if (env.kind == PROTO_SNAPSHOT_END) {
+            if (!snapshot_is_whole(sub, &env)) {
+                proto_envelope_clear(&env);
+                retry_snapshot_later(sub, now_ms);
+                return 0;
+            }
             sub->state = SUB_LIVE;
+            sub->attempts = 0;
             if (sub->epoch != env.epoch)
                 sub->stale_epoch = sub->epoch;
             sub->epoch = env.epoch;
             sub->last_seq = env.seq;
             sub->deadline_ms = now_ms + BUS_SILENCE_MS;
-            log_debug("bus: %s consistent at seq %llu", sub->stream,
-                      (unsigned long long)env.seq);
+            log_debug("bus: %s consistent at seq %llu, %llu entries", sub->stream,
+                      (unsigned long long)env.seq, (unsigned long long)env.count);
             return deliver(sub, ev, BUS_CONSISTENT, &env);
         }
         proto_envelope_clear(&env);
     }
     if (now_ms >= sub->deadline_ms) {
         if (sub->request_sent)
-            log_info("bus: %s: no snapshot reply, asking again", sub->stream);
+            log_info("bus: %s: snapshot stalled after %llu entries, asking again", sub->stream,
+                     (unsigned long long)sub->received);
         sub->state = SUB_NEED_SNAPSHOT;
     }
     return 0;

@@ -9,7 +9,9 @@
  *
  * A subscriber connects SUB first, then asks the publisher's ROUTER for a
  * snapshot over DEALER. It hands its consumer a RESET (forget everything of
- * this stream), the snapshot's entries as PUTs, then CONSISTENT; from then on
+ * this stream), the snapshot's entries as PUTs, then CONSISTENT — only when
+ * the end marker's entry count and digest match what arrived; otherwise it
+ * asks again, and the consumer sees RESET before the next try. From then on
  * live PUT/DELETE in order. Updates at or below the snapshot's sequence are
  * dropped; a gap, a new epoch, or heartbeats that stop (publisher restarted,
  * PUB dropped at its high-water mark) start the cycle again. So a consumer
@@ -30,6 +32,15 @@
 #define BUS_HEARTBEAT_MS 1000
 #define BUS_SILENCE_MS 5000          /* no heartbeat this long → re-snapshot */
 #define BUS_SNAPSHOT_TIMEOUT_MS 3000 /* no snapshot reply this long → ask again */
+/* Snapshots flow under credit (the ZeroMQ guide's file-transfer pattern):
+ * a request grants a window of entries, and the subscriber grants a chunk
+ * more each time it has consumed one. Nothing is ever blasted past a
+ * high-water mark, and the end marker's count and digest catch any loss. */
+#define BUS_SNAPSHOT_WINDOW 512
+#define BUS_SNAPSHOT_CHUNK 128
+#define BUS_SNAPSHOT_ABANDON_MS 30000 /* no credit this long → requester is gone */
+#define BUS_SNAPSHOTS_MAX 64          /* snapshots in flight per publisher */
+#define BUS_SERVE_BATCH 256           /* requests handled per bus_pub_serve() */
 
 /* ---- publisher ---------------------------------------------------------- */
 
@@ -42,7 +53,9 @@ int bus_pub_new(bus_pub_t **out, void *zmq_ctx, const char *publish_endpoint,
 void bus_pub_destroy(bus_pub_t **pub);
 
 /* Stores a copy of body under stream/key and publishes it when it differs
- * from what the key held. Returns 1 when published, 0 when unchanged. */
+ * from what the key held. Returns 1 when published, 0 when unchanged,
+ * KV_ERR_TOO_LARGE (nothing stored or sent) when it would not fit in one
+ * bus message. */
 int bus_pub_put(bus_pub_t *pub, const char *stream, const char *key, const void *body,
                 size_t len);
 /* Removes key and publishes the deletion. Returns 1, or 0 if key was absent. */
@@ -57,8 +70,10 @@ void bus_pub_foreach_key(bus_pub_t *pub, const char *stream, bus_key_fn fn, void
 
 /* The ROUTER socket, to poll for ZMQ_POLLIN. */
 void *bus_pub_snapshot_socket(bus_pub_t *pub);
-/* Answers every waiting snapshot request. */
+/* Handles waiting snapshot requests and credit, and sends what credit allows. */
 int bus_pub_serve(bus_pub_t *pub);
+/* Snapshots being sent (a request flood cannot make this pass BUS_SNAPSHOTS_MAX). */
+size_t bus_pub_snapshots_in_flight(const bus_pub_t *pub);
 /* Sends the heartbeats that are due; returns ms until the next is due. */
 int64_t bus_pub_tick(bus_pub_t *pub, int64_t now_ms);
 uint64_t bus_pub_epoch(const bus_pub_t *pub);

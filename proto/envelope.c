@@ -11,9 +11,9 @@ int proto_envelope_encode(const proto_envelope *env, void **out, size_t *out_len
 {
     proto_writer w;
     proto_writer_init(&w);
-    pw_map(&w, 8);
+    pw_map(&w, 11);
     pw_str(&w, "v");
-    pw_uint(&w, PROTO_VERSION);
+    pw_uint(&w, PROTO_ENVELOPE_VERSION);
     pw_str(&w, "kind");
     pw_uint(&w, (uint64_t)env->kind);
     pw_str(&w, "epoch");
@@ -22,6 +22,12 @@ int proto_envelope_encode(const proto_envelope *env, void **out, size_t *out_len
     pw_uint(&w, env->seq);
     pw_str(&w, "req");
     pw_uint(&w, env->request_id);
+    pw_str(&w, "credit");
+    pw_uint(&w, env->credit);
+    pw_str(&w, "count");
+    pw_uint(&w, env->count);
+    pw_str(&w, "digest");
+    pw_uint(&w, env->digest);
     pw_str(&w, "stream");
     pw_str(&w, env->stream);
     pw_str(&w, "key");
@@ -49,18 +55,21 @@ int proto_envelope_decode(proto_envelope *env, const void *data, size_t len)
         goto done;
     const msgpack_object *root = &up.data;
     rc = pr_uint(root, "v", true, &version);
-    if (rc == 0 && version != PROTO_VERSION)
+    if (rc == 0 && version != PROTO_ENVELOPE_VERSION)
         rc = KV_ERR_VERSION;
     rc = rc ?: pr_uint(root, "kind", true, &kind);
     rc = rc ?: pr_uint(root, "epoch", true, &env->epoch);
     rc = rc ?: pr_uint(root, "seq", true, &env->seq);
     rc = rc ?: pr_uint(root, "req", false, &env->request_id);
+    rc = rc ?: pr_uint(root, "credit", false, &env->credit);
+    rc = rc ?: pr_uint(root, "count", false, &env->count);
+    rc = rc ?: pr_uint(root, "digest", false, &env->digest);
     rc = rc ?: pr_str(root, "stream", true, &env->stream);
     rc = rc ?: pr_str(root, "key", false, &env->key);
     rc = rc ?: pr_bytes(root, "body", false, &body, &body_len);
     if (rc < 0)
         goto done;
-    if (kind < PROTO_PUT || kind > PROTO_SNAPSHOT_END) {
+    if (kind < PROTO_PUT || kind > PROTO_SNAPSHOT_CREDIT) {
         rc = KV_ERR_INVALID;
         goto done;
     }
@@ -90,6 +99,18 @@ void proto_envelope_clear(proto_envelope *env)
     free(env->key);
     free(env->body);
     memset(env, 0, sizeof *env);
+}
+
+uint64_t proto_entry_digest(const char *key, const void *body, size_t body_len)
+{
+    uint64_t hash = 14695981039346656037ull;
+    const uint8_t *bytes = (const uint8_t *)key;
+    for (size_t i = 0, n = strlen(key) + 1; i < n; i++) /* the NUL separates key and body */
+        hash = (hash ^ bytes[i]) * 1099511628211ull;
+    bytes = body;
+    for (size_t i = 0; i < body_len; i++)
+        hash = (hash ^ bytes[i]) * 1099511628211ull;
+    return hash;
 }
 
 int proto_topic(char *buf, size_t buf_len, const char *stream)

@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #define PROTO_VERSION 1
+/* The envelope's own version: 2 added snapshot credit, count and digest. */
+#define PROTO_ENVELOPE_VERSION 2
 
 #define PROTO_KEY_SYNCED_PREFIX "!synced/"
 #define PROTO_KEY_EOS "!eos"
@@ -30,8 +32,11 @@ typedef enum {
     PROTO_PUT = 1,              /* key now holds body */
     PROTO_DELETE = 2,           /* key is gone */
     PROTO_HEARTBEAT = 3,        /* publisher alive; seq = last sequence sent */
-    PROTO_SNAPSHOT_REQUEST = 4, /* subscriber → publisher: send the stream's state */
-    PROTO_SNAPSHOT_END = 5,     /* publisher → subscriber: state above reflects seq */
+    PROTO_SNAPSHOT_REQUEST = 4, /* subscriber → publisher: send the stream's state;
+                                   credit = entries it may send before more credit */
+    PROTO_SNAPSHOT_END = 5,     /* publisher → subscriber: the entries above reflect seq;
+                                   count and digest let the subscriber verify them */
+    PROTO_SNAPSHOT_CREDIT = 6,  /* subscriber → publisher: credit more entries of request_id */
 } proto_kind;
 
 typedef struct {
@@ -39,6 +44,9 @@ typedef struct {
     uint64_t epoch;      /* publisher's id, random per process start */
     uint64_t seq;        /* per-stream sequence number */
     uint64_t request_id; /* snapshot request and its replies; 0 on live messages */
+    uint64_t credit;     /* snapshot request and credit: entries granted */
+    uint64_t count;      /* snapshot end: entries the snapshot holds */
+    uint64_t digest;     /* snapshot end: proto_entry_digest() summed over them */
     char *stream;        /* owned */
     char *key;           /* owned; NULL on heartbeat/snapshot control */
     uint8_t *body;       /* owned; NULL when empty */
@@ -50,6 +58,10 @@ int proto_envelope_encode(const proto_envelope *env, void **out, size_t *out_len
 /* Decodes into *env (all fields owned); on error *env is left cleared. */
 int proto_envelope_decode(proto_envelope *env, const void *data, size_t len);
 void proto_envelope_clear(proto_envelope *env);
+
+/* Order-independent digest of one stream entry (FNV-1a 64 of key, NUL, body);
+ * a snapshot's digest is the sum of its entries' digests modulo 2^64. */
+uint64_t proto_entry_digest(const char *key, const void *body, size_t body_len);
 
 /* The PUB topic frame of a stream: name + NUL. Returns its length or -1 if
  * it does not fit. */

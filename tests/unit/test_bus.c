@@ -9,10 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
+#include <unistd.h>
 
 #include "common/bus.h"
 #include "common/clock.h"
+#include "common/error.h"
 #include "proto/envelope.h"
+#include "proto/wire.h"
 
 #define PUB_EP "inproc://test-pub"
 #define SNAP_EP "inproc://test-snap"
@@ -252,7 +255,10 @@ static void raw_send(raw_publisher *raw, proto_kind kind, uint64_t seq, const ch
 }
 
 /* Answers one snapshot request with `key` and END at seq; returns false if none came. */
-static bool raw_serve(raw_publisher *raw, const char *key, uint64_t seq)
+/* Answers one snapshot request with one entry and an end marker claiming
+ * `claimed` entries (1 is the truth; more is a snapshot cut in transit). */
+static bool raw_serve_claiming(raw_publisher *raw, const char *key, uint64_t seq,
+                               uint64_t claimed)
 {
     zmq_msg_t id, req;
     zmq_msg_init(&id);
@@ -274,7 +280,8 @@ static bool raw_serve(raw_publisher *raw, const char *key, uint64_t seq)
             free(data);
             reply = (proto_envelope){.kind = PROTO_SNAPSHOT_END, .epoch = raw->epoch,
                                      .stream = "k8s", .request_id = request.request_id,
-                                     .seq = seq};
+                                     .seq = seq, .count = claimed,
+                                     .digest = proto_entry_digest(key, "v", 1)};
         }
         proto_envelope_clear(&request);
         served = true;
@@ -282,6 +289,11 @@ static bool raw_serve(raw_publisher *raw, const char *key, uint64_t seq)
     zmq_msg_close(&id);
     zmq_msg_close(&req);
     return served;
+}
+
+static bool raw_serve(raw_publisher *raw, const char *key, uint64_t seq)
+{
+    return raw_serve_claiming(raw, key, seq, 1);
 }
 
 static void test_sequence_gap_triggers_reset_and_new_snapshot(void **state)
@@ -374,6 +386,164 @@ static void test_second_publisher_on_same_tcp_endpoint_fails(void **state)
     zmq_ctx_term(ctx);
 }
 
+/* More entries than any default high-water mark, over tcp, to a subscriber
+ * that connects late: every one arrives, and the view is whole. */
+static void test_snapshot_larger_than_high_water_marks_arrives_whole(void **state)
+{
+    (void)state;
+    char pub_ep[64], snap_ep[64];
+    int base = 20000 + (int)(getpid() % 20000);
+    snprintf(pub_ep, sizeof pub_ep, "tcp://127.0.0.1:%d", base);
+    snprintf(snap_ep, sizeof snap_ep, "tcp://127.0.0.1:%d", base + 1);
+    void *ctx = zmq_ctx_new();
+    bus_pub_t *pub = NULL;
+    bus_sub_t *sub = NULL;
+    consumer c = {0};
+    assert_int_equal(bus_pub_new(&pub, ctx, pub_ep, snap_ep), 0);
+    char key[32], value[600];
+    memset(value, 'x', sizeof value - 1);
+    value[sizeof value - 1] = '\0';
+    for (int i = 0; i < 5000; i++) {
+        snprintf(key, sizeof key, "Service/ns/s%d", i);
+        put(pub, key, value);
+    }
+    assert_int_equal(bus_sub_new(&sub, ctx, pub_ep, snap_ep, "k8s"), 0);
+    PUMP_UNTIL(pub, sub, &c, bus_sub_is_consistent(sub));
+    assert_int_equal(HASH_COUNT(c.map), 5000);
+    assert_int_equal(c.resets, 0);
+    assert_int_equal(bus_pub_snapshots_in_flight(pub), 0);
+    consumer_clear(&c);
+    bus_sub_destroy(&sub);
+    bus_pub_destroy(&pub);
+    zmq_ctx_term(ctx);
+}
+
+/* The publisher changes its state while a big snapshot is still being sent:
+ * the snapshot reflects the moment of the request, the live updates after it
+ * follow, and the subscriber ends with exactly the publisher's state. */
+static void test_changes_during_a_snapshot_are_not_lost(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    bus_pub_t *pub = NULL;
+    bus_sub_t *sub = NULL;
+    consumer c = {0};
+    char key[32];
+    assert_int_equal(bus_pub_new(&pub, ctx, PUB_EP, SNAP_EP), 0);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        put(pub, key, "v1");
+    }
+    assert_int_equal(bus_sub_new(&sub, ctx, PUB_EP, SNAP_EP, "k8s"), 0);
+    PUMP_UNTIL(pub, sub, &c, c.puts > 0);
+    assert_false(bus_sub_is_consistent(sub));
+    for (int i = 0; i < 3000; i += 2) {
+        snprintf(key, sizeof key, "k%d", i);
+        if (i % 4 == 0)
+            assert_int_equal(bus_pub_delete(pub, "k8s", key), 1);
+        else
+            put(pub, key, "v2");
+    }
+    put(pub, "last", "v1");
+    PUMP_UNTIL(pub, sub, &c, bus_sub_is_consistent(sub) && consumer_get(&c, "last") != NULL);
+    assert_int_equal(HASH_COUNT(c.map), 3000 - 750 + 1);
+    assert_null(consumer_get(&c, "k0"));
+    assert_string_equal(consumer_get(&c, "k2"), "v2");
+    assert_string_equal(consumer_get(&c, "k1"), "v1");
+    assert_int_equal(c.resets, 0);
+    consumer_clear(&c);
+    bus_sub_destroy(&sub);
+    bus_pub_destroy(&pub);
+    zmq_ctx_term(ctx);
+}
+
+/* An end marker that claims more than arrived is a cut snapshot: the
+ * subscriber never reports it consistent, tells the consumer to forget it,
+ * and asks again. */
+static void test_cut_snapshot_is_never_taken_for_whole(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    raw_publisher raw = {.pub = bus_socket_bind(ctx, ZMQ_PUB, PUB_EP),
+                         .router = bus_socket_bind(ctx, ZMQ_ROUTER, SNAP_EP), .epoch = 5};
+    bus_sub_t *sub = NULL;
+    consumer c = {0};
+    assert_int_equal(bus_sub_new(&sub, ctx, PUB_EP, SNAP_EP, "k8s"), 0);
+    int served = 0;
+    PUMP_UNTIL(NULL, sub, &c, (served += raw_serve_claiming(&raw, "a", 3, 2)) == 1 && c.puts == 1);
+    PUMP_UNTIL(NULL, sub, &c, (served += raw_serve(&raw, "b", 3)) == 2 && bus_sub_is_consistent(sub));
+    assert_int_equal(c.consistents, 1);
+    assert_int_equal(c.resets, 1);
+    assert_null(consumer_get(&c, "a"));
+    assert_non_null(consumer_get(&c, "b"));
+    consumer_clear(&c);
+    bus_sub_destroy(&sub);
+    bus_socket_close(&raw.pub);
+    bus_socket_close(&raw.router);
+    zmq_ctx_term(ctx);
+}
+
+/* A body too big for one bus message is refused alone: nothing is stored or
+ * sent for it, and the link carries every later update. */
+static void test_oversized_put_is_refused_and_the_link_lives(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    bus_pub_t *pub = NULL;
+    bus_sub_t *sub = NULL;
+    consumer c = {0};
+    assert_int_equal(bus_pub_new(&pub, ctx, PUB_EP, SNAP_EP), 0);
+    put(pub, "first", "v1");
+    assert_int_equal(bus_sub_new(&sub, ctx, PUB_EP, SNAP_EP, "k8s"), 0);
+    PUMP_UNTIL(pub, sub, &c, bus_sub_is_consistent(sub));
+    size_t huge_len = PROTO_MAX_MESSAGE;
+    char *huge = calloc(1, huge_len);
+    assert_non_null(huge);
+    assert_int_equal(bus_pub_put(pub, "k8s", "huge", huge, huge_len), KV_ERR_TOO_LARGE);
+    free(huge);
+    size_t len = 0;
+    assert_null(bus_pub_get(pub, "k8s", "huge", &len));
+    put(pub, "after", "v1");
+    PUMP_UNTIL(pub, sub, &c, consumer_get(&c, "after") != NULL);
+    assert_null(consumer_get(&c, "huge"));
+    assert_int_equal(c.resets, 0);
+    consumer_clear(&c);
+    bus_sub_destroy(&sub);
+    bus_pub_destroy(&pub);
+    zmq_ctx_term(ctx);
+}
+
+static void count_key(const char *key, void *payload)
+{
+    (void)key;
+    (*(int *)payload)++;
+}
+
+/* Asking for a stream nobody publishes answers an empty snapshot and creates
+ * no stream (which would be heartbeated forever). */
+static void test_snapshot_of_unknown_stream_creates_nothing(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    bus_pub_t *pub = NULL;
+    bus_sub_t *sub = NULL;
+    consumer c = {0};
+    assert_int_equal(bus_pub_new(&pub, ctx, PUB_EP, SNAP_EP), 0);
+    assert_int_equal(bus_sub_new(&sub, ctx, PUB_EP, SNAP_EP, "made-up"), 0);
+    PUMP_UNTIL(pub, sub, &c, bus_sub_is_consistent(sub));
+    assert_int_equal(HASH_COUNT(c.map), 0);
+    int keys = 0;
+    bus_pub_foreach_key(pub, "made-up", count_key, &keys);
+    assert_int_equal(keys, 0);
+    /* A stream that exists would be heartbeated; a made-up one is not. */
+    put(pub, "real", "v1");
+    assert_int_equal(bus_pub_snapshots_in_flight(pub), 0);
+    consumer_clear(&c);
+    bus_sub_destroy(&sub);
+    bus_pub_destroy(&pub);
+    zmq_ctx_term(ctx);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +555,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_heartbeat_ahead_of_last_seq_means_lost_updates),
         cmocka_unit_test(test_silent_publisher_triggers_new_snapshot),
         cmocka_unit_test(test_second_publisher_on_same_tcp_endpoint_fails),
+        cmocka_unit_test(test_snapshot_larger_than_high_water_marks_arrives_whole),
+        cmocka_unit_test(test_changes_during_a_snapshot_are_not_lost),
+        cmocka_unit_test(test_cut_snapshot_is_never_taken_for_whole),
+        cmocka_unit_test(test_oversized_put_is_refused_and_the_link_lives),
+        cmocka_unit_test(test_snapshot_of_unknown_stream_creates_nothing),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
