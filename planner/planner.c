@@ -18,6 +18,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "proto/wire.h"
 #include "planner/l4_translator.h"
 #include "planner/pool_servers.h"
 #include "proto/envelope.h"
@@ -572,8 +573,10 @@ static int owner_add(planner_t *planner, const char *vs_name, const char *servic
     return KV_OK;
 }
 
-static int publish_model(planner_t *planner, const char *stream, const proto_model *model,
-                         const l4_summary *summary)
+/* Publishes one model; a model too big for one bus message is refused for
+ * its Service alone (named in a note) and never stops the others. */
+static int publish_model(planner_t *planner, const char *stream, const char *service_key,
+                         const proto_model *model, const l4_summary *summary)
 {
     void *body = NULL;
     size_t len = 0;
@@ -584,6 +587,15 @@ static int publish_model(planner_t *planner, const char *stream, const proto_mod
     }
     rc = planner->sink.put(planner->sink.ctx, stream, model->name, body, len);
     free(body);
+    if (rc == KV_ERR_TOO_LARGE) {
+        char text[KEY_MAX + 160];
+        snprintf(text, sizeof text,
+                 "model %s is %zu bytes (%zu servers), past the bus's %u MiB message cap; "
+                 "not published, the controller keeps what it had",
+                 model->name, len, summary->servers, PROTO_MAX_MESSAGE >> 20);
+        note_update(planner, service_key, text);
+        return 0;
+    }
     if (rc == 1)
         log_info("published model %s in tenant %s (%zu pools, %zu servers)", model->name,
                  model->tenant, summary->pools, summary->servers);
@@ -689,7 +701,7 @@ static int recompute(planner_t *planner, const char *service_key)
         owner->tenant = moved;
     }
     if (model) {
-        int put = publish_model(planner, stream, model, &summary);
+        int put = publish_model(planner, stream, service_key, model, &summary);
         if (put >= 0 && !owner && owner_add(planner, vs_name, service_key, tenant) < 0)
             put = KV_ERR_NOMEM;
         proto_model_destroy(&model);

@@ -20,6 +20,7 @@ static void test_envelope_round_trip_keeps_every_field(void **state)
     (void)state;
     uint8_t body[] = {1, 2, 3, 0, 255};
     proto_envelope in = {.kind = PROTO_PUT, .epoch = 0xdeadbeefcafe, .seq = 42, .request_id = 7,
+                         .credit = 512, .count = 2100, .digest = 0xfedcba9876543210,
                          .stream = "model.admin", .key = "kavi--ns-svc", .body = body,
                          .body_len = sizeof body};
     void *data;
@@ -31,6 +32,9 @@ static void test_envelope_round_trip_keeps_every_field(void **state)
     assert_true(out.epoch == in.epoch);
     assert_int_equal(out.seq, 42);
     assert_int_equal(out.request_id, 7);
+    assert_int_equal(out.credit, 512);
+    assert_int_equal(out.count, 2100);
+    assert_true(out.digest == in.digest);
     assert_string_equal(out.stream, "model.admin");
     assert_string_equal(out.key, "kavi--ns-svc");
     assert_int_equal(out.body_len, sizeof body);
@@ -61,7 +65,7 @@ static void test_envelope_with_future_version_is_refused(void **state)
     proto_writer_init(&w);
     pw_map(&w, 5);
     pw_str(&w, "v");
-    pw_uint(&w, PROTO_VERSION + 1);
+    pw_uint(&w, PROTO_ENVELOPE_VERSION + 1);
     pw_str(&w, "kind");
     pw_uint(&w, PROTO_PUT);
     pw_str(&w, "epoch");
