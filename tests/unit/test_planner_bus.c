@@ -132,6 +132,7 @@ typedef struct {
     int snapshot_requests; /* times the watcher's ROUTER had a request */
     pthread_t thread;
     atomic_int stop;
+    planner_loop_stats stats;
     int loop_rc;
 } harness;
 
@@ -143,7 +144,7 @@ static void syncer_connect(harness *h)
 static void *planner_thread(void *arg)
 {
     harness *h = arg;
-    h->loop_rc = planner_loop_run(h->cfg, h->ctx, &h->stop);
+    h->loop_rc = planner_loop_run(h->cfg, h->ctx, &h->stop, &h->stats);
     return NULL;
 }
 
@@ -292,15 +293,16 @@ static void publish_eos(harness *h, uint64_t run)
 {
     void *body;
     size_t len;
-    assert_int_equal(proto_eos_encode(run, &body, &len), 0);
+    proto_eos eos = {.run_id = run};
+    assert_int_equal(proto_eos_encode(&eos, &body, &len), 0);
     publish(h, PROTO_KEY_EOS, body, len);
 }
 
 static bool eos_is(harness *h, uint64_t run)
 {
     held *eos = view_get(&h->seen, PROTO_KEY_EOS);
-    uint64_t got = 0;
-    return eos && proto_eos_decode(&got, eos->body, eos->len) == 0 && got == run;
+    proto_eos got;
+    return eos && proto_eos_decode(&got, eos->body, eos->len) == 0 && got.run_id == run;
 }
 
 /* Position of a key in the put order, -1 if never put. */

@@ -235,12 +235,35 @@ static void fx_publish_model(loop_fx *fx, proto_model *m)
     free(data);
 }
 
+typedef struct {
+    bus_pub_t *pub;
+    uint32_t models;
+    uint64_t digest;
+} published_set;
+
+static void add_to_set(const char *key, void *payload)
+{
+    published_set *set = payload;
+    size_t len = 0;
+    const void *body = bus_pub_get(set->pub, STREAM, key, &len);
+    if (key[0] == '!' || !body)
+        return;
+    set->models++;
+    set->digest += proto_model_fingerprint(key, body, len);
+}
+
+/* As the planner does: "!eos" carries the models the stream holds. */
 static void fx_publish_marker(loop_fx *fx, const char *key, uint64_t eos_run)
 {
     void *data = NULL;
     size_t len = 0;
-    if (eos_run)
-        assert_int_equal(proto_eos_encode(eos_run, &data, &len), KV_OK);
+    if (eos_run) {
+        published_set set = {.pub = fx->pub};
+        bus_pub_foreach_key(fx->pub, STREAM, add_to_set, &set);
+        proto_eos eos = {.run_id = eos_run, .has_models = true, .models = set.models,
+                         .digest = set.digest};
+        assert_int_equal(proto_eos_encode(&eos, &data, &len), KV_OK);
+    }
     /* Not NULL for an empty body: bus_pub_put memcpy()s it (UBSan). */
     static const char empty = 0;
     bus_pub_put(fx->pub, STREAM, key, data ? data : &empty, len);
@@ -270,6 +293,11 @@ static void test_models_from_the_bus_are_applied_and_reported(void **state)
     assert_int_equal(fx.progress.pending, 0);
     assert_int_equal(fx.progress.failed, 0);
     assert_string_equal(fx.progress.tenant, "admin");
+    /* It echoes what the planner published for that end beside what it
+     * applied: the same one model. */
+    assert_int_equal(fx.progress.published_models, 1);
+    assert_int_equal(fx.progress.applied_models, 1);
+    assert_true(proto_progress_applied_all(&fx.progress));
     assert_true(kit_exists(&fx.env, "virtualservice", "kavi--ns-a"));
 
     /* The planner deletes the model: its objects go, the owner learns. */
