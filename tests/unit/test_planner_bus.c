@@ -401,6 +401,46 @@ static void test_complete_and_eos_reach_a_syncer_that_joins_late(void **state)
     harness_stop(&h);
 }
 
+/* 10,000 Services: the loop's full recompute takes many slices, and the
+ * loop polls (so serves snapshots, heartbeats and a stop) between each. */
+static void test_a_large_recompute_returns_to_poll_between_slices(void **state)
+{
+    (void)state;
+    enum { SERVICES = 10000 };
+    harness h;
+    harness_start(&h, "inproc");
+    publish_node(&h, "a", "10.0.0.1");
+    publish_node(&h, "b", "10.0.0.2");
+    for (int i = 0; i < SERVICES; i++) {
+        char name[32], key[64];
+        void *body;
+        size_t len;
+        snprintf(name, sizeof name, "svc-%05d", i);
+        proto_service *svc = fx_service("big", name, "LoadBalancer", false);
+        fx_service_port(svc, "http", "TCP", 80, 30080, 8080, NULL);
+        assert_int_equal(proto_service_encode(svc, &body, &len), 0);
+        proto_service_destroy(&svc);
+        snprintf(key, sizeof key, "Service/big/%s", name);
+        publish(&h, key, body, len);
+        if (i % 500 == 0)
+            pump(&h); /* serve the planner's snapshot request meanwhile */
+    }
+    publish(&h, "!synced/Node", NULL, 0);
+    publish(&h, "!synced/Service", NULL, 0);
+    publish(&h, "!synced/Namespace", NULL, 0);
+    publish(&h, "!synced/EndpointSlice", NULL, 0);
+    publish_eos(&h, 5);
+    int64_t until = clock_now_ms() + 12 * DEADLINE_MS;
+    while (!eos_is(&h, 5) && clock_now_ms() < until)
+        pump(&h);
+    assert_true(eos_is(&h, 5));
+    assert_non_null(view_get(&h.seen, PROTO_KEY_COMPLETE));
+    assert_int_equal(HASH_COUNT(h.seen.map), SERVICES + 2); /* the models, the markers */
+    assert_true(atomic_load(&h.stats.polls_between_slices) >=
+                SERVICES / PLANNER_FLUSH_SLICE - 1);
+    harness_stop(&h);
+}
+
 int main(int argc, char **argv)
 {
     log_set_level(getenv("TEST_LOG") ? LOG_DEBUG : LOG_WARN);
@@ -408,6 +448,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_models_appear_only_after_every_kind_is_synced),
         cmocka_unit_test(test_watcher_restart_resets_the_planner_without_deleting_models),
         cmocka_unit_test(test_complete_and_eos_reach_a_syncer_that_joins_late),
+        cmocka_unit_test(test_a_large_recompute_returns_to_poll_between_slices),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

@@ -739,6 +739,99 @@ static void test_eos_reaches_the_tenant_stream_even_without_models(void **state)
     fixture_fini(&f);
 }
 
+/* ---- large clusters ---------------------------------------------------- */
+
+#define LARGE_SERVICES 10000
+
+/* Nodes a and b and `n` Cluster LoadBalancer Services big/svc-00000... */
+static void large_cluster(fixture *f, int n)
+{
+    put_node(f, fx_node("a", "10.0.0.1", NULL));
+    put_node(f, fx_node("b", "10.0.0.2", NULL));
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "svc-%05d", i);
+        put_service(f, lb("big", name, false));
+    }
+}
+
+static void put_eos(fixture *f, uint64_t run)
+{
+    void *eos;
+    size_t len;
+    proto_eos watcher_eos = {.run_id = run};
+    assert_int_equal(proto_eos_encode(&watcher_eos, &eos, &len), 0);
+    apply(f, BUS_PUT, PROTO_KEY_EOS, eos, len);
+    free(eos);
+}
+
+/* A full recompute of 10,000 Services is spread over flush calls of one
+ * slice each, due at once one after the other (the loop polls between
+ * them); events between slices are taken; "!complete" and "!eos" wait for
+ * the last slice and count exactly what the stream then holds. */
+static void test_a_large_recompute_is_sliced_and_markers_follow_the_last_slice(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    large_cluster(&f, LARGE_SERVICES);
+    put_eos(&f, 9);
+    synced_and_consistent(&f);
+
+    assert_true(flush(&f) == PLANNER_FLUSH_SLICE);
+    assert_true(planner_is_flushing(f.planner));
+    assert_int_equal(planner_timeout_ms(f.planner, f.now), 0);
+    assert_null(sink_get(&f.sink, PROTO_KEY_COMPLETE));
+    /* Between slices: a Service not recomputed yet goes away. */
+    delete_key(&f, "Service/big/svc-09999");
+    unsigned long calls = 1;
+    while (planner_is_flushing(f.planner)) {
+        assert_null(sink_get(&f.sink, PROTO_KEY_COMPLETE));
+        assert_null(sink_get(&f.sink, PROTO_KEY_EOS));
+        assert_int_equal(planner_timeout_ms(f.planner, f.now), 0);
+        assert_true(planner_flush(f.planner, f.now) >= 0);
+        calls++;
+    }
+    unsigned long expected = (LARGE_SERVICES + PLANNER_FLUSH_SLICE - 1) / PLANNER_FLUSH_SLICE;
+    assert_int_equal(calls, expected);
+    assert_int_equal(planner_slices(f.planner), expected - 1);
+    assert_non_null(sink_get(&f.sink, PROTO_KEY_COMPLETE));
+    assert_null(sink_get(&f.sink, "k8s--big-svc-09999"));
+    proto_eos got;
+    assert_true(eos_published_matches(&f, &got));
+    assert_int_equal(got.run_id, 9);
+    assert_int_equal(got.models, LARGE_SERVICES - 1);
+    fixture_fini(&f);
+}
+
+/* A RESET between two slices drops the flush under way: nothing of the
+ * old view is deleted, and the next full view is recomputed whole. */
+static void test_reset_between_slices_deletes_nothing(void **state)
+{
+    (void)state;
+    fixture f;
+    int n = 3 * PLANNER_FLUSH_SLICE;
+    fixture_init(&f, fx_node_port_config());
+    large_cluster(&f, n);
+    synced_and_consistent(&f);
+    flush(&f);
+    assert_true(planner_is_flushing(f.planner));
+    apply(&f, BUS_RESET, NULL, NULL, 0);
+    assert_false(planner_is_flushing(f.planner));
+    assert_true(planner_timeout_ms(f.planner, f.now) < 0);
+    sink_take_log(&f.sink);
+    f.sink.changes = 0;
+
+    large_cluster(&f, n);
+    synced_and_consistent(&f);
+    while (planner_timeout_ms(f.planner, f.now) >= 0)
+        assert_true(flush(&f) >= 0);
+    assert_int_equal(f.sink.changes, n - PLANNER_FLUSH_SLICE + 1); /* the rest, "!complete" */
+    assert_null(strstr(sink_take_log(&f.sink), "del "));
+    assert_non_null(sink_get(&f.sink, PROTO_KEY_COMPLETE));
+    fixture_fini(&f);
+}
+
 static void test_malformed_objects_are_skipped_and_the_rest_applied(void **state)
 {
     (void)state;
@@ -855,6 +948,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_leftover_models_are_deleted_on_the_first_full_publication),
         cmocka_unit_test(test_eos_is_put_after_the_models_it_follows),
         cmocka_unit_test(test_eos_reaches_the_tenant_stream_even_without_models),
+        cmocka_unit_test(test_a_large_recompute_is_sliced_and_markers_follow_the_last_slice),
+        cmocka_unit_test(test_reset_between_slices_deletes_nothing),
         cmocka_unit_test(test_malformed_objects_are_skipped_and_the_rest_applied),
         cmocka_unit_test(test_deleted_or_no_longer_ours_service_loses_its_model),
         cmocka_unit_test(test_node_deletion_disables_then_removes_its_servers),
