@@ -362,20 +362,19 @@ static bool str_equal(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static void syncer_progress(syncer_t *s, int64_t now)
+/* Sends the progress when it changed or is due; t counts the models now. */
+static void syncer_progress(syncer_t *s, int64_t now, const syncer_tally *t)
 {
     proto_progress p = {.tenant = s->tenant, .last_error = s->last_error};
-    syncer_tally t;
-    syncer_count(s, &t);
-    p.pending = t.pending;
-    p.failed = t.failed;
-    p.eos_run = syncer_eos_reached(s, &t);
+    p.pending = t->pending;
+    p.failed = t->failed;
+    p.eos_run = syncer_eos_reached(s, t);
     if (p.eos_run) {
         p.published_models = s->eos_models;
         p.published_digest = s->eos_digest;
     }
-    p.applied_models = t.applied;
-    p.applied_digest = t.applied_digest;
+    p.applied_models = t->applied;
+    p.applied_digest = t->applied_digest;
     bool changed = !s->progress_sent || p.pending != s->last_progress.pending ||
                    p.failed != s->last_progress.failed ||
                    p.eos_run != s->last_progress.eos_run ||
@@ -825,7 +824,9 @@ int syncer_step(syncer_t *s, int64_t max_wait_ms)
     case WORK_CACHE:
         syncer_load_cache(s, now);
         if (s->credentials_refused) {
-            syncer_progress(s, now); /* the watcher learns why */
+            syncer_tally tally;
+            syncer_count(s, &tally);
+            syncer_progress(s, now, &tally); /* the watcher learns why */
             return KV_ERR_HTTP;
         }
         break;
@@ -843,10 +844,10 @@ int syncer_step(syncer_t *s, int64_t max_wait_ms)
     }
 
     now = clock_now_ms();
-    unsigned pending, failed;
-    syncer_counts(s, &pending, &failed);
+    syncer_tally tally; /* one pass over the models, for the push and the progress */
+    syncer_count(s, &tally);
     if (!s->initial_push_done && s->cache_loaded && bus_sub_is_consistent(s->sub) &&
-        pending == 0) {
+        tally.pending == 0) {
         /* Start-up reconcile finished: tell the watcher everything once. */
         s->initial_push_done = true;
         syncer_push_all(s);
@@ -860,7 +861,7 @@ int syncer_step(syncer_t *s, int64_t max_wait_ms)
         syncer_push_all(s);
         s->next_status_ms = now + SYNCER_STATUS_EVERY_MS;
     }
-    syncer_progress(s, now);
+    syncer_progress(s, now, &tally);
     return KV_OK;
 }
 
