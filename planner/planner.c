@@ -171,13 +171,15 @@ static void published_put(planner_t *planner, const char *stream, const char *ke
     HASH_FIND_STR(tenant->published, key, model);
     if (!model) {
         model = calloc(1, sizeof *model);
-        if (!model || !(model->key = strdup(key))) {
+        char *copy = model ? strdup(key) : NULL;
+        if (!copy) {
             free(model);
             log_error("planner: out of memory counting model %s; its end of stream will not "
                       "match",
                       key);
             return;
         }
+        model->key = copy;
         HASH_ADD_KEYPTR(hh, tenant->published, model->key, strlen(model->key), model);
         tenant->models++;
     } else {
@@ -944,10 +946,12 @@ static int flush_finish(planner_t *planner, bool full)
 
 int planner_flush(planner_t *planner, int64_t now_ms)
 {
-    int rc;
+    int rc = KV_OK;
     if (planner_timeout_ms(planner, now_ms) != 0)
         return 0;
-    if (!planner->flushing && (rc = flush_begin(planner)) < 0)
+    if (!planner->flushing)
+        rc = flush_begin(planner);
+    if (rc < 0)
         return rc;
     int changes = flush_slice(planner);
     if (changes >= 0 && planner->batch_next < planner->batch_n) {
