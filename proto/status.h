@@ -43,9 +43,10 @@ typedef struct {
     uint32_t failed;    /* models the controller refused (4xx) */
     char *last_error;   /* the most recent refusal, NULL if none */
     /* Sets of models as count + sum of proto_model_fingerprint (model.h):
-     * what the planner's "!eos" of eos_run says the stream held (zero
-     * while eos_run is 0), and what is applied on the controller now
-     * (refused models, and versions not yet applied, excluded). */
+     * what the planner's "!eos" in the syncer's view says the stream holds
+     * (zero when none; the one of eos_run once it is reached), and what is
+     * applied on the controller now (refused models, and versions not yet
+     * applied, excluded). */
     uint32_t published_models;
     uint64_t published_digest;
     uint32_t applied_models;

@@ -369,10 +369,8 @@ static void syncer_progress(syncer_t *s, int64_t now, const syncer_tally *t)
     p.pending = t->pending;
     p.failed = t->failed;
     p.eos_run = syncer_eos_reached(s, t);
-    if (p.eos_run) {
-        p.published_models = s->eos_models;
-        p.published_digest = s->eos_digest;
-    }
+    p.published_models = s->eos_models; /* of the "!eos" in view, reached or not */
+    p.published_digest = s->eos_digest;
     p.applied_models = t->applied;
     p.applied_digest = t->applied_digest;
     bool changed = !s->progress_sent || p.pending != s->last_progress.pending ||
@@ -609,6 +607,10 @@ static void syncer_retry_later(syncer_t *s, syncer_model *m, const reconcile_out
     m->due_ms = now + wait;
     if (o->cache_suspect)
         s->cache_suspect = true;
+    /* Progress carries it: a run that times out on a model retried for
+     * ever ("No available free IPs") says why. */
+    if (o->error)
+        syncer_remember_error(s, o->error);
     log_warn("model %s: not applied (%s); retry in %lld ms", m->name,
              o->error ? o->error : "transient failure", (long long)wait);
 }

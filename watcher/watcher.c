@@ -543,6 +543,11 @@ void watcher_describe_lag(const watcher_t *w, const char *tenant, char *buf, siz
         snprintf(buf, len, "following %s has no end", replay_path(w->replay));
     else if (!p)
         snprintf(buf, len, "no progress from the syncer of tenant %s", tenant);
+    else if (p->eos_run != watcher_run_id(w) && p->published_models)
+        snprintf(buf, len,
+                 "the syncer of tenant %s has not reached the end of this replay: %u of %u "
+                 "model(s) applied, %u pending, %u failed%s",
+                 tenant, p->applied_models, p->published_models, p->pending, p->failed, error);
     else if (p->eos_run != watcher_run_id(w))
         snprintf(buf, len,
                  "the syncer of tenant %s has not reached the end of this replay "

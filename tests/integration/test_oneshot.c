@@ -134,6 +134,27 @@ static void test_a_model_the_controller_refuses_fails_the_run_naming_what_is_mis
     avisim_destroy(&sim);
 }
 
+/* The controller has one free IP for two Services: the second is retried
+ * (the pool may free up), so the run times out, and its last line says how
+ * far it got and the controller's words. */
+static void test_exhausted_ip_pool_times_out_saying_how_many_are_applied(void **state)
+{
+    (void)state;
+    avisim_t *sim = NULL;
+    avisim_options_t opts = {.vip_range = "10.10.10.100-10.10.10.100"};
+    assert_int_equal(avisim_new(&sim, &opts), 0);
+    oneshot o;
+    oneshot_config(&o, avisim_port(sim), "avi123");
+    assert_int_equal(oneshot_run(&o, "tests/data/replay/two-lb-services.ndjson", 12), 1);
+    char last[1100];
+    output_last_line(&o, last, sizeof last);
+    if (!strstr(last, "timed out after 12 s: the syncer of tenant admin has not reached the end "
+                      "of this replay: 1 of 2 model(s) applied, 1 pending, 0 failed, last error: "
+                      "No available free IPs"))
+        fail_msg("last line: %s", last);
+    avisim_destroy(&sim);
+}
+
 static void test_refused_credentials_exit_nonzero_with_reason(void **state)
 {
     (void)state;
@@ -170,6 +191,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_recording_is_applied_and_run_exits_zero),
         cmocka_unit_test(test_a_model_the_controller_refuses_fails_the_run_naming_what_is_missing),
+        cmocka_unit_test(test_exhausted_ip_pool_times_out_saying_how_many_are_applied),
         cmocka_unit_test(test_refused_credentials_exit_nonzero_with_reason),
         cmocka_unit_test(test_unreachable_controller_exits_nonzero_with_reason),
         cmocka_unit_test(test_missing_recording_is_one_line),

@@ -547,8 +547,8 @@ static void test_caught_up_only_when_the_tenant_applied_this_runs_end(void **sta
     send_progress(&f, "other", run, 0, 0, NULL);     /* another tenant */
     send_progress(&f, "admin", 0, 3, 0, NULL);
     assert_true(pump_until(&f, lag_contains,
-                           "the syncer of tenant admin has not reached the end of this replay "
-                           "(3 model(s) applied, 3 pending, 0 failed)"));
+                           "the syncer of tenant admin has not reached the end of this replay: "
+                           "3 of 3 model(s) applied, 3 pending, 0 failed"));
     assert_int_equal(watcher_verdict_of(f.w, "admin", clock_now_ms()), WATCHER_RUNNING);
 
     send_progress(&f, "admin", run, 0, 0, NULL);
