@@ -329,6 +329,14 @@ static void test_refused_model_is_reported_not_retried_and_others_still_applied(
     assert_int_equal(fx.progress.failed, 1);
     assert_non_null(fx.progress.last_error);
     assert_non_null(strstr(fx.progress.last_error, "servers[0].port"));
+    /* At the end of the stream, the refused model is not in the applied
+     * set: one of the two published. */
+    fx_publish_marker(&fx, PROTO_KEY_EOS, 3);
+    uint64_t run = 3;
+    fx_run_until(&fx, eos_reached, &run, "end of stream 3");
+    assert_int_equal(fx.progress.published_models, 2);
+    assert_int_equal(fx.progress.applied_models, 1);
+    assert_false(proto_progress_applied_all(&fx.progress));
     /* Well past several backoff periods (20 ms doubling to 200 ms): not
      * one more attempt at the refused model. */
     int posts = kit_count(&fx.env, "POST pool");
@@ -342,6 +350,12 @@ static void test_refused_model_is_reported_not_retried_and_others_still_applied(
     assert_null(fx_owner(&fx, "Service/ns/bad")->error);
     fx_run_until(&fx, nothing_pending, NULL, "nothing pending");
     assert_int_equal(fx.progress.failed, 0);
+    /* The planner restates its end with the new version: whole again. */
+    fx_publish_marker(&fx, PROTO_KEY_EOS, 4);
+    run = 4;
+    fx_run_until(&fx, eos_reached, &run, "end of stream 4");
+    assert_int_equal(fx.progress.applied_models, 2);
+    assert_true(proto_progress_applied_all(&fx.progress));
 
     proto_model_destroy(&fixed);
     proto_model_destroy(&bad);
