@@ -34,7 +34,8 @@ static bool drain_events(bus_sub_t *sub, planner_t *planner, int64_t now)
     return true;
 }
 
-int planner_loop_run(const kv_config *cfg, void *zmq_ctx, const atomic_int *stop)
+int planner_loop_run(const kv_config *cfg, void *zmq_ctx, const atomic_int *stop,
+                     planner_loop_stats *stats)
 {
     bus_sub_t *sub = NULL;
     bus_pub_t *pub = NULL;
@@ -75,6 +76,8 @@ int planner_loop_run(const kv_config *cfg, void *zmq_ctx, const atomic_int *stop
             wait = more_input ? 0 : PLANNER_LOOP_MAX_WAIT_MS;
         if (wait > PLANNER_LOOP_MAX_WAIT_MS)
             wait = PLANNER_LOOP_MAX_WAIT_MS;
+        if (stats && planner_is_flushing(planner))
+            atomic_fetch_add(&stats->polls_between_slices, 1);
         if (zmq_poll(items, n, (long)wait) < 0) {
             if (errno == EINTR)
                 continue; /* a signal: the loop condition decides */
@@ -86,9 +89,9 @@ int planner_loop_run(const kv_config *cfg, void *zmq_ctx, const atomic_int *stop
         if (items[n - 1].revents & ZMQ_POLLIN)
             bus_pub_serve(pub);
         more_input = drain_events(sub, planner, now);
-        if (planner_flush(planner, now) < 0)
+        if (planner_flush(planner, clock_now_ms()) < 0)
             log_error("planner: publishing models failed; retrying");
-        bus_pub_tick(pub, now);
+        bus_pub_tick(pub, clock_now_ms());
     }
 
 out_close:

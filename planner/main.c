@@ -85,7 +85,7 @@ int main(int argc, char **argv)
         config_destroy(&cfg);
         return 1;
     }
-    int rc = planner_loop_run(cfg, zmq_ctx, &stop_requested);
+    int rc = planner_loop_run(cfg, zmq_ctx, &stop_requested, NULL);
     zmq_ctx_term(zmq_ctx);
     config_destroy(&cfg);
     if (rc == 0)

@@ -8,7 +8,15 @@
  *    is logged once, not at every recompute;
  *  - `tenants` lists every stream "model.<tenant>" this planner publishes:
  *    the configured tenant's, and those of namespace annotations and of
- *    owners; "!complete" and "!eos" go on each. */
+ *    owners; "!complete" and "!eos" go on each. Each tenant's `published`
+ *    mirrors the models its stream holds (every model put and delete goes
+ *    through publish_model/delete_model), with their fingerprints summed
+ *    in `models`/`digest`: what "!eos" says the stream holds at the end;
+ *  - a flush under way (`flushing`) holds the dirty keys it took in
+ *    `batch`, recomputes PLANNER_FLUSH_SLICE of them per call, and puts the
+ *    markers only after the last: a syncer never sees "!complete" or
+ *    "!eos" before every model they vouch for. A RESET drops the batch
+ *    (the store it was taken from is gone). */
 #include "planner/planner.h"
 
 #include <stdio.h>
@@ -44,9 +52,19 @@ typedef struct namespace_tenant {
     UT_hash_handle hh;
 } namespace_tenant;
 
+/* One model on a tenant's stream: its key and proto_model_fingerprint. */
+typedef struct published_model {
+    char *key;
+    uint64_t fingerprint;
+    UT_hash_handle hh;
+} published_model;
+
 typedef struct tenant_stream {
     char *tenant;
     char *stream; /* "model.<tenant>" */
+    published_model *published;
+    uint32_t models; /* HASH_COUNT(published) */
+    uint64_t digest; /* sum of their fingerprints */
     UT_hash_handle hh;
 } tenant_stream;
 
@@ -64,9 +82,15 @@ struct planner {
     bool synced_node, synced_service, synced_slice, synced_namespace;
     bool consistent;
     bool need_full;    /* next flush recomputes everything and puts "!complete" */
-    uint8_t *eos_body; /* owned copy of the watcher's "!eos" body; NULL if none */
-    size_t eos_len;
+    bool has_eos;      /* the watcher's "!eos" is in the view, */
+    uint64_t eos_run;  /* naming this run */
     bool eos_changed;
+    bool flushing;     /* a flush is under way: */
+    bool batch_full;   /*   a full recompute, */
+    char **batch;      /*   of these keys (owned), */
+    size_t batch_n;
+    size_t batch_next; /*   done up to here */
+    unsigned long slices; /* flush calls that returned with keys left */
     bool has_pending;
     int64_t pending_since_ms;
     int64_t last_event_ms;
@@ -125,6 +149,65 @@ static const char *stream_of(planner_t *planner, const char *tenant)
     entry->stream = stream;
     HASH_ADD_KEYPTR(hh, planner->tenants, entry->tenant, strlen(entry->tenant), entry);
     return entry->stream;
+}
+
+static tenant_stream *tenant_of_stream(const planner_t *planner, const char *stream)
+{
+    tenant_stream *entry, *tmp;
+    HASH_ITER(hh, planner->tenants, entry, tmp) {
+        if (strcmp(entry->stream, stream) == 0)
+            return entry;
+    }
+    return NULL;
+}
+
+/* The stream now holds body under key (the sink said it changed). */
+static void published_put(planner_t *planner, const char *stream, const char *key,
+                          const void *body, size_t len)
+{
+    tenant_stream *tenant = tenant_of_stream(planner, stream);
+    published_model *model = NULL;
+    if (!tenant)
+        return;
+    HASH_FIND_STR(tenant->published, key, model);
+    if (!model) {
+        model = calloc(1, sizeof *model);
+        char *copy = model ? strdup(key) : NULL;
+        if (!copy) {
+            free(model);
+            log_error("planner: out of memory counting model %s; its end of stream will not "
+                      "match",
+                      key);
+            return;
+        }
+        model->key = copy;
+        HASH_ADD_KEYPTR(hh, tenant->published, model->key, strlen(model->key), model);
+        tenant->models++;
+    } else {
+        tenant->digest -= model->fingerprint;
+    }
+    model->fingerprint = proto_model_fingerprint(key, body, len);
+    tenant->digest += model->fingerprint;
+}
+
+static void published_free(tenant_stream *tenant, published_model *model)
+{
+    HASH_DEL(tenant->published, model);
+    tenant->models--;
+    tenant->digest -= model->fingerprint;
+    free(model->key);
+    free(model);
+}
+
+/* The stream no longer holds key. */
+static void published_remove(planner_t *planner, const char *stream, const char *key)
+{
+    tenant_stream *tenant = tenant_of_stream(planner, stream);
+    published_model *model = NULL;
+    if (tenant)
+        HASH_FIND_STR(tenant->published, key, model);
+    if (model)
+        published_free(tenant, model);
 }
 
 /* AKO's tenancy: the namespace's annotation, else the configured tenant. */
@@ -235,6 +318,10 @@ void planner_destroy(planner_t **planner_p)
     namespaces_clear(planner);
     tenant_stream *tenant, *tenant_tmp;
     HASH_ITER(hh, planner->tenants, tenant, tenant_tmp) {
+        published_model *model, *model_tmp;
+        HASH_ITER(hh, tenant->published, model, model_tmp) {
+            published_free(tenant, model);
+        }
         HASH_DEL(planner->tenants, tenant);
         free(tenant->tenant);
         free(tenant->stream);
@@ -247,8 +334,8 @@ void planner_destroy(planner_t **planner_p)
         free(note->text);
         free(note);
     }
+    store_free_keys(&planner->batch, planner->batch_n);
     store_destroy(&planner->store);
-    free(planner->eos_body);
     free(planner->stream);
     free(planner);
     *planner_p = NULL;
@@ -280,27 +367,34 @@ static void set_synced(planner_t *planner, const char *kind, bool synced)
 
 static void forget_eos(planner_t *planner)
 {
-    if (planner->eos_body)
+    if (planner->has_eos)
         planner->eos_changed = true;
-    free(planner->eos_body);
-    planner->eos_body = NULL;
-    planner->eos_len = 0;
+    planner->has_eos = false;
+    planner->eos_run = 0;
 }
 
 static void remember_eos(planner_t *planner, const bus_event *ev)
 {
-    /* One byte at least, so that "present" never depends on malloc(0). */
-    uint8_t *copy = malloc(ev->env.body_len ? ev->env.body_len : 1);
-    if (!copy) {
-        log_error("planner: out of memory keeping %s", PROTO_KEY_EOS);
+    proto_eos eos;
+    int rc = proto_eos_decode(&eos, ev->env.body, ev->env.body_len);
+    if (rc < 0) {
+        log_warn("planner: %s from the watcher: %s; ignored", PROTO_KEY_EOS, kv_strerror(rc));
+        forget_eos(planner);
         return;
     }
-    if (ev->env.body_len)
-        memcpy(copy, ev->env.body, ev->env.body_len);
-    free(planner->eos_body);
-    planner->eos_body = copy;
-    planner->eos_len = ev->env.body_len;
+    planner->has_eos = true;
+    planner->eos_run = eos.run_id;
     planner->eos_changed = true;
+}
+
+/* Drops the flush under way; its keys are marked again by the next one. */
+static void flush_abandon(planner_t *planner)
+{
+    store_free_keys(&planner->batch, planner->batch_n);
+    planner->batch_n = 0;
+    planner->batch_next = 0;
+    planner->flushing = false;
+    planner->batch_full = false;
 }
 
 static void apply_marker(planner_t *planner, const bus_event *ev)
@@ -455,6 +549,7 @@ void planner_apply(planner_t *planner, const bus_event *ev, int64_t now_ms)
         namespaces_clear(planner);
         planner->consistent = false;
         planner->need_full = true;
+        flush_abandon(planner);
         forget_eos(planner);
         break;
     case BUS_CONSISTENT:
@@ -483,6 +578,8 @@ int64_t planner_timeout_ms(const planner_t *planner, int64_t now_ms)
 {
     if (!planner->has_pending || !planner_is_ready(planner))
         return -1;
+    if (planner->flushing)
+        return 0; /* the rest of a sliced flush: at once */
     int64_t quiet = planner->last_event_ms + PLANNER_QUIET_MS;
     int64_t latest = planner->pending_since_ms + PLANNER_MAX_DELAY_MS;
     int64_t due = quiet < latest ? quiet : latest;
@@ -586,6 +683,8 @@ static int publish_model(planner_t *planner, const char *stream, const char *ser
         return 0;
     }
     rc = planner->sink.put(planner->sink.ctx, stream, model->name, body, len);
+    if (rc == 1)
+        published_put(planner, stream, model->name, body, len);
     free(body);
     if (rc == KV_ERR_TOO_LARGE) {
         char text[KEY_MAX + 160];
@@ -605,6 +704,8 @@ static int publish_model(planner_t *planner, const char *stream, const char *ser
 static int delete_model(planner_t *planner, const char *stream, const char *vs_name)
 {
     int rc = planner->sink.remove(planner->sink.ctx, stream, vs_name);
+    if (rc == 1)
+        published_remove(planner, stream, vs_name);
     if (rc == 1)
         log_info("deleted model %s from %s", vs_name, stream);
     return rc;
@@ -771,39 +872,56 @@ static int mark_everything(planner_t *planner)
     return rc;
 }
 
-int planner_flush(planner_t *planner, int64_t now_ms)
+/* Takes the keys a flush recomputes: the dirty ones, or every one. */
+static int flush_begin(planner_t *planner)
 {
-    char **keys = NULL;
-    size_t n = 0;
-    int changes = 0, rc;
     bool full = planner->need_full;
-
-    if (planner_timeout_ms(planner, now_ms) != 0)
-        return 0;
-    rc = full ? mark_everything(planner) : KV_OK;
-    rc = rc ?: store_take_dirty(planner->store, &keys, &n);
+    int rc = full ? mark_everything(planner) : KV_OK;
+    rc = rc ?: store_take_dirty(planner->store, &planner->batch, &planner->batch_n);
     if (rc < 0)
         return rc;
-    for (size_t i = 0; i < n; i++) {
-        rc = recompute(planner, keys[i]);
+    planner->batch_next = 0;
+    planner->batch_full = full;
+    planner->flushing = true;
+    return KV_OK;
+}
+
+/* Recomputes the next slice of the batch; changes made, or a negative
+ * sink error after which the keys left are dirty again. */
+static int flush_slice(planner_t *planner)
+{
+    size_t end = planner->batch_next + PLANNER_FLUSH_SLICE;
+    int changes = 0;
+    if (end > planner->batch_n)
+        end = planner->batch_n;
+    while (planner->batch_next < end) {
+        int rc = recompute(planner, planner->batch[planner->batch_next]);
         if (rc < 0) {
             /* The sink failed: keep the rest for the next flush. */
-            for (size_t j = i; j < n; j++)
-                store_mark_dirty(planner->store, keys[j]);
-            break;
+            for (size_t j = planner->batch_next; j < planner->batch_n; j++)
+                store_mark_dirty(planner->store, planner->batch[j]);
+            return rc;
         }
         changes += rc;
+        planner->batch_next++;
     }
-    store_free_keys(&keys, n);
+    return changes;
+}
+
+/* After the last slice: leftovers of a full recompute, then the markers,
+ * "!complete" and "!eos" (with what each stream holds) after the models. */
+static int flush_finish(planner_t *planner, bool full)
+{
     tenant_stream *tenant, *tmp;
+    int changes = 0, rc = 0;
     HASH_ITER(hh, planner->tenants, tenant, tmp) {
         if (rc >= 0 && full) {
             rc = delete_leftovers(planner, tenant);
             changes += rc > 0 ? rc : 0;
         }
     }
-    if (rc >= 0)
-        planner->need_full = planner->need_full && !full;
+    if (rc >= 0 && full)
+        planner->need_full = false;
     /* A stream is complete once a full recompute was published; a tenant
      * that appears later is complete from its first model. Unchanged bytes
      * publish nothing, so this costs nothing on later flushes. */
@@ -814,19 +932,55 @@ int planner_flush(planner_t *planner, int64_t now_ms)
             if (rc == 1)
                 log_info("planner: every model of %s published", tenant->stream);
         }
-        /* After the models: a syncer that sees "!eos" has seen them all. */
-        if (rc >= 0 && planner->eos_body)
-            rc = planner->sink.put(planner->sink.ctx, tenant->stream, PROTO_KEY_EOS,
-                                   planner->eos_body, planner->eos_len);
-        else if (rc >= 0)
+        if (rc >= 0 && planner->has_eos) {
+            proto_eos eos = {.run_id = planner->eos_run,
+                             .has_models = true,
+                             .models = tenant->models,
+                             .digest = tenant->digest};
+            void *body = NULL;
+            size_t len = 0;
+            rc = proto_eos_encode(&eos, &body, &len);
+            rc = rc ?: planner->sink.put(planner->sink.ctx, tenant->stream, PROTO_KEY_EOS, body,
+                                         len);
+            free(body);
+            if (rc == 1)
+                log_info("planner: end of run %llu on %s: %u models",
+                         (unsigned long long)eos.run_id, tenant->stream, eos.models);
+        } else if (rc >= 0) {
             rc = planner->sink.remove(planner->sink.ctx, tenant->stream, PROTO_KEY_EOS);
+        }
         changes += rc > 0 ? rc : 0;
     }
     if (rc >= 0)
         planner->eos_changed = false;
+    return rc < 0 ? rc : changes;
+}
+
+int planner_flush(planner_t *planner, int64_t now_ms)
+{
+    int rc = KV_OK;
+    if (planner_timeout_ms(planner, now_ms) != 0)
+        return 0;
+    if (!planner->flushing)
+        rc = flush_begin(planner);
+    if (rc < 0)
+        return rc;
+    int changes = flush_slice(planner);
+    if (changes >= 0 && planner->batch_next < planner->batch_n) {
+        planner->slices++;
+        return changes; /* more next turn, after the loop has polled */
+    }
+    bool full = planner->batch_full;
+    flush_abandon(planner); /* the batch is done (or failed): release it */
+    rc = changes >= 0 ? flush_finish(planner, full) : changes;
+    changes += rc > 0 ? rc : 0;
     planner->has_pending = has_work(planner);
     planner->pending_since_ms = now_ms;
     if (rc < 0)
         planner->last_event_ms = now_ms; /* retry after a quiet period, not in a spin */
     return rc < 0 ? rc : changes;
 }
+
+bool planner_is_flushing(const planner_t *planner) { return planner->flushing; }
+
+unsigned long planner_slices(const planner_t *planner) { return planner->slices; }

@@ -16,9 +16,15 @@
  *    and a flush recomputes only those. Bursts are coalesced: a flush is due
  *    when no event came for PLANNER_QUIET_MS, or PLANNER_MAX_DELAY_MS after
  *    the first pending change.
- *  - "!eos" from the watcher is passed on to the model stream after the
+ *  - "!eos" from the watcher is passed on to every model stream after the
  *    flush that follows it, so a syncer reaching it knows every model up to
- *    the watcher's end of stream was published. */
+ *    the watcher's end of stream was published; the copy also says how many
+ *    models the stream holds and their digest (envelope.h), which the
+ *    syncer echoes in its progress for the watcher to check.
+ *  - A flush recomputes at most PLANNER_FLUSH_SLICE Services per call and
+ *    stays due (timeout 0) until the last: the loop polls in between, so a
+ *    full recompute of a large cluster never stops snapshots, heartbeats
+ *    or a stop request. Markers go out after the last slice. */
 #ifndef KAVI_PLANNER_PLANNER_H
 #define KAVI_PLANNER_PLANNER_H
 
@@ -32,6 +38,7 @@
 
 #define PLANNER_QUIET_MS 20
 #define PLANNER_MAX_DELAY_MS 200
+#define PLANNER_FLUSH_SLICE 500 /* Services recomputed per planner_flush call at most */
 
 /* Where models go. put/remove return 1 when the stream changed, 0 when it
  * already held that (or lacked the key), negative on error. */
@@ -59,10 +66,15 @@ void planner_apply(planner_t *planner, const bus_event *ev, int64_t now_ms);
  * until the next event. */
 int64_t planner_timeout_ms(const planner_t *planner, int64_t now_ms);
 
-/* Publishes what is due (see planner_timeout_ms). Returns the number of
- * stream changes made (models put or deleted, markers), or a negative
- * kv_err when the sink failed. */
+/* Publishes what is due (see planner_timeout_ms), one slice at most.
+ * Returns the number of stream changes made (models put or deleted,
+ * markers), or a negative kv_err when the sink failed. */
 int planner_flush(planner_t *planner, int64_t now_ms);
+
+/* True between the first and the last slice of a flush. */
+bool planner_is_flushing(const planner_t *planner);
+/* Flush calls that returned with part of their work left (for tests). */
+unsigned long planner_slices(const planner_t *planner);
 
 /* True once every kind is synced and the view is consistent. */
 bool planner_is_ready(const planner_t *planner);

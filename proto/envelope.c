@@ -123,24 +123,45 @@ int proto_topic(char *buf, size_t buf_len, const char *stream)
     return (int)n + 1;
 }
 
-int proto_eos_encode(uint64_t run_id, void **out, size_t *out_len)
+int proto_eos_encode(const proto_eos *eos, void **out, size_t *out_len)
 {
     proto_writer w;
     proto_writer_init(&w);
-    pw_map(&w, 2);
+    pw_map(&w, eos->has_models ? 4 : 2);
     pw_str(&w, "v");
-    pw_uint(&w, PROTO_VERSION);
+    pw_uint(&w, PROTO_EOS_VERSION);
     pw_str(&w, "run");
-    pw_uint(&w, run_id);
+    pw_uint(&w, eos->run_id);
+    if (eos->has_models) {
+        pw_str(&w, "models");
+        pw_uint(&w, eos->models);
+        pw_str(&w, "digest");
+        pw_uint(&w, eos->digest);
+    }
     return proto_writer_finish(&w, out, out_len);
 }
 
-int proto_eos_decode(uint64_t *run_id, const void *data, size_t len)
+int proto_eos_decode(proto_eos *eos, const void *data, size_t len)
 {
     msgpack_unpacked up;
+    uint64_t version = 0, models = 0;
+    memset(eos, 0, sizeof *eos);
     msgpack_unpacked_init(&up);
     int rc = proto_unpack(&up, data, len);
-    rc = rc ?: pr_uint(&up.data, "run", true, run_id);
+    rc = rc ?: pr_uint(&up.data, "v", true, &version);
+    if (rc == 0 && version != PROTO_EOS_VERSION)
+        rc = KV_ERR_VERSION;
+    rc = rc ?: pr_uint(&up.data, "run", true, &eos->run_id);
+    rc = rc ?: pr_uint(&up.data, "models", false, &models);
+    rc = rc ?: pr_uint(&up.data, "digest", false, &eos->digest);
+    if (rc == 0 && pr_get(&up.data, "models")) {
+        if (models > UINT32_MAX || !pr_get(&up.data, "digest"))
+            rc = KV_ERR_INVALID;
+        eos->has_models = true;
+        eos->models = (uint32_t)models;
+    }
     msgpack_unpacked_destroy(&up);
+    if (rc < 0)
+        memset(eos, 0, sizeof *eos);
     return rc;
 }

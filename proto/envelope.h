@@ -12,6 +12,7 @@
 #ifndef KAVI_PROTO_ENVELOPE_H
 #define KAVI_PROTO_ENVELOPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,8 +68,22 @@ uint64_t proto_entry_digest(const char *key, const void *body, size_t body_len);
  * it does not fit. */
 int proto_topic(char *buf, size_t buf_len, const char *stream);
 
-/* Body of the PROTO_KEY_EOS marker: the id of the replay run that ended. */
-int proto_eos_encode(uint64_t run_id, void **out, size_t *out_len);
-int proto_eos_decode(uint64_t *run_id, const void *data, size_t len);
+/* Body of the PROTO_KEY_EOS marker. The watcher's (stream "k8s") names the
+ * replay run that ended; the planner's copy on each model stream adds the
+ * models that stream holds at that end (count and proto_model_fingerprint
+ * sum), so a syncer's report can be checked against it. Version 2 added
+ * the models. */
+#define PROTO_EOS_VERSION 2
+
+typedef struct {
+    uint64_t run_id;
+    bool has_models; /* the planner's copy: models and digest are set */
+    uint32_t models;
+    uint64_t digest;
+} proto_eos;
+
+int proto_eos_encode(const proto_eos *eos, void **out, size_t *out_len);
+/* KV_ERR_VERSION for another version, KV_ERR_INVALID for a bad body. */
+int proto_eos_decode(proto_eos *eos, const void *data, size_t len);
 
 #endif

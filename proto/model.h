@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "proto/wire.h"
 
@@ -33,6 +34,15 @@ typedef struct {
 int proto_model_encode(const proto_model *model, void **out, size_t *out_len);
 int proto_model_decode(proto_model **out, const void *data, size_t len);
 void proto_model_destroy(proto_model **model);
+
+/* The fingerprint of one published model: FNV-1a (64 bit) over its key, a
+ * NUL byte and its encoded body, exactly as the bus carries it. A set of
+ * models is summed up by its count and the sum (mod 2^64) of its members'
+ * fingerprints: order does not matter, and adding or removing one member
+ * is one addition or subtraction. The planner states the set it published
+ * at the end of a stream, the syncer the set it applied; equal sums mean the
+ * same models in the same versions. */
+uint64_t proto_model_fingerprint(const char *key, const void *body, size_t len);
 
 /* msgpack ↔ JSON for object bodies. Integers, reals, strings, booleans, null,
  * arrays and string-keyed maps; nesting is limited to PROTO_MAX_DEPTH. */

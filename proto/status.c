@@ -15,7 +15,7 @@ int proto_object_status_encode(const proto_object_status *st, void **out, size_t
     proto_writer_init(&w);
     pw_map(&w, 6);
     pw_str(&w, "v");
-    pw_uint(&w, PROTO_VERSION);
+    pw_uint(&w, PROTO_STATUS_VERSION);
     pw_str(&w, "type");
     pw_uint(&w, PROTO_STATUS_OBJECT);
     pw_str(&w, "object");
@@ -35,9 +35,9 @@ int proto_progress_encode(const proto_progress *p, void **out, size_t *out_len)
 {
     proto_writer w;
     proto_writer_init(&w);
-    pw_map(&w, 7);
+    pw_map(&w, 11);
     pw_str(&w, "v");
-    pw_uint(&w, PROTO_VERSION);
+    pw_uint(&w, PROTO_STATUS_VERSION);
     pw_str(&w, "type");
     pw_uint(&w, PROTO_STATUS_PROGRESS);
     pw_str(&w, "tenant");
@@ -50,6 +50,14 @@ int proto_progress_encode(const proto_progress *p, void **out, size_t *out_len)
     pw_uint(&w, p->failed);
     pw_str(&w, "error");
     pw_str(&w, p->last_error);
+    pw_str(&w, "published");
+    pw_uint(&w, p->published_models);
+    pw_str(&w, "published_digest");
+    pw_uint(&w, p->published_digest);
+    pw_str(&w, "applied");
+    pw_uint(&w, p->applied_models);
+    pw_str(&w, "applied_digest");
+    pw_uint(&w, p->applied_digest);
     return proto_writer_finish(&w, out, out_len);
 }
 
@@ -76,16 +84,23 @@ static int decode_object_status(const msgpack_object *root, proto_object_status 
 
 static int decode_progress(const msgpack_object *root, proto_progress *p)
 {
-    uint64_t pending = 0, failed = 0;
+    uint64_t pending = 0, failed = 0, published = 0, applied = 0;
     int rc = pr_str(root, "tenant", true, &p->tenant);
     rc = rc ?: pr_uint(root, "eos", false, &p->eos_run);
     rc = rc ?: pr_uint(root, "pending", true, &pending);
     rc = rc ?: pr_uint(root, "failed", true, &failed);
     rc = rc ?: pr_str(root, "error", false, &p->last_error);
-    if (rc == 0 && (pending > UINT32_MAX || failed > UINT32_MAX))
+    rc = rc ?: pr_uint(root, "published", true, &published);
+    rc = rc ?: pr_uint(root, "published_digest", true, &p->published_digest);
+    rc = rc ?: pr_uint(root, "applied", true, &applied);
+    rc = rc ?: pr_uint(root, "applied_digest", true, &p->applied_digest);
+    if (rc == 0 && (pending > UINT32_MAX || failed > UINT32_MAX || published > UINT32_MAX ||
+                    applied > UINT32_MAX))
         rc = KV_ERR_INVALID;
     p->pending = (uint32_t)pending;
     p->failed = (uint32_t)failed;
+    p->published_models = (uint32_t)published;
+    p->applied_models = (uint32_t)applied;
     return rc;
 }
 
@@ -99,7 +114,7 @@ int proto_status_decode(proto_status *out, const void *data, size_t len)
     msgpack_unpacked_init(&up);
     rc = proto_unpack(&up, data, len);
     rc = rc ?: pr_uint(&up.data, "v", true, &version);
-    if (rc == 0 && version != PROTO_VERSION)
+    if (rc == 0 && version != PROTO_STATUS_VERSION)
         rc = KV_ERR_VERSION;
     rc = rc ?: pr_uint(&up.data, "type", true, &type);
     if (rc == 0 && type == PROTO_STATUS_OBJECT)
@@ -126,4 +141,9 @@ void proto_status_clear(proto_status *st)
     free(st->progress.tenant);
     free(st->progress.last_error);
     memset(st, 0, sizeof *st);
+}
+
+bool proto_progress_applied_all(const proto_progress *p)
+{
+    return p->applied_models == p->published_models && p->applied_digest == p->published_digest;
 }

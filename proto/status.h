@@ -8,12 +8,20 @@
  *    or the controller's error for it; an empty VIP list with no error means
  *    the object no longer has a virtual service.
  *  - progress: how far a syncer has got — the replay run whose end it has
- *    reached (eos_run), and how many models are still pending or failed. */
+ *    reached (eos_run), how many models are still pending or failed, and
+ *    the set of models the planner published for that end (echoed from its
+ *    "!eos") beside the set the syncer has applied, so the watcher can
+ *    tell a whole run from one that lost models on the way.
+ *
+ * Version 2 (PROTO_STATUS_VERSION) added the published and applied sets. */
 #ifndef KAVI_PROTO_STATUS_H
 #define KAVI_PROTO_STATUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define PROTO_STATUS_VERSION 2
 
 typedef enum {
     PROTO_STATUS_OBJECT = 1,
@@ -34,6 +42,15 @@ typedef struct {
     uint32_t pending;   /* models not yet applied */
     uint32_t failed;    /* models the controller refused (4xx) */
     char *last_error;   /* the most recent refusal, NULL if none */
+    /* Sets of models as count + sum of proto_model_fingerprint (model.h):
+     * what the planner's "!eos" in the syncer's view says the stream holds
+     * (zero when none; the one of eos_run once it is reached), and what is
+     * applied on the controller now (refused models, and versions not yet
+     * applied, excluded). */
+    uint32_t published_models;
+    uint64_t published_digest;
+    uint32_t applied_models;
+    uint64_t applied_digest;
 } proto_progress;
 
 typedef struct {
@@ -45,6 +62,9 @@ typedef struct {
 int proto_object_status_encode(const proto_object_status *st, void **out, size_t *out_len);
 int proto_progress_encode(const proto_progress *p, void **out, size_t *out_len);
 int proto_status_decode(proto_status *out, const void *data, size_t len);
+/* True when the models applied are exactly the models published for the
+ * end reached: same count, same digest. Says nothing of eos_run. */
+bool proto_progress_applied_all(const proto_progress *p);
 void proto_status_clear(proto_status *st);
 
 #endif

@@ -49,6 +49,7 @@ typedef struct {
     proto_model *desired; /* newest version; NULL once deleted */
     uint8_t *raw;         /* its encoded bytes, to spot an identical re-send */
     size_t raw_len;
+    uint64_t fingerprint; /* proto_model_fingerprint of name + raw */
     bool deleting;        /* the planner deleted it: remove all it holds */
     bool stale;           /* not seen since the last RESET */
     syncer_model_state state;
@@ -90,8 +91,10 @@ struct syncer {
     bool complete;      /* "!complete" is in the current view */
     bool credentials_refused; /* login answered "Invalid credentials": stop */
     uint64_t eos_seen;  /* run id of "!eos" in the current view, 0 if none */
+    uint32_t eos_models; /* the models the planner says the stream holds then */
+    uint64_t eos_digest;
     uint64_t eos_received; /* arrival number of that marker */
-    uint64_t eos_reached;  /* last run id reported as reached */
+    uint64_t eos_reached;  /* run id last logged as reached */
     uint64_t arrivals;
 
     bool gc_due;
@@ -294,16 +297,39 @@ static void syncer_owners_of(syncer_name **set, const syncer_model *m)
 
 /* ---- progress ------------------------------------------------------------------------ */
 
+/* Where the models stand, counted in one pass. */
+typedef struct {
+    unsigned pending;
+    unsigned failed;
+    unsigned pending_before_eos; /* pending and arrived before "!eos" */
+    uint32_t applied;            /* applied and current: the set the planner published */
+    uint64_t applied_digest;
+} syncer_tally;
+
+static void syncer_count(const syncer_t *s, syncer_tally *t)
+{
+    memset(t, 0, sizeof *t);
+    for (const syncer_model *m = s->models; m; m = m->hh.next) {
+        if (model_is_pending(m)) {
+            t->pending++;
+            t->pending_before_eos += m->received < s->eos_received;
+        } else if (m->stale || m->deleting || !m->desired) {
+            continue;
+        } else if (m->state == MODEL_REFUSED) {
+            t->failed++;
+        } else if (m->state == MODEL_APPLIED) {
+            t->applied++;
+            t->applied_digest += m->fingerprint;
+        }
+    }
+}
+
 static void syncer_counts(const syncer_t *s, unsigned *pending, unsigned *failed)
 {
-    *pending = 0;
-    *failed = 0;
-    for (const syncer_model *m = s->models; m; m = m->hh.next) {
-        if (model_is_pending(m))
-            (*pending)++;
-        else if (m->state == MODEL_REFUSED && !m->stale)
-            (*failed)++;
-    }
+    syncer_tally t;
+    syncer_count(s, &t);
+    *pending = t.pending;
+    *failed = t.failed;
 }
 
 static bool syncer_gc_allowed(const syncer_t *s)
@@ -311,22 +337,24 @@ static bool syncer_gc_allowed(const syncer_t *s)
     return s->cache_loaded && s->complete && bus_sub_is_consistent(s->sub);
 }
 
-/* The "!eos" run is reached when every model that arrived before the marker
- * has been applied or refused, and the garbage collection a complete view
- * calls for is done. */
-static uint64_t syncer_eos_reached(syncer_t *s)
+/* The "!eos" run in view is reached when every model that arrived before
+ * the marker has been applied or refused, and the garbage collection a
+ * complete view calls for is done; 0 while it is not (or none is in view,
+ * e.g. after a reset), so a report never pairs an old end with new work. */
+static uint64_t syncer_eos_reached(syncer_t *s, const syncer_tally *t)
 {
     if (!s->eos_seen || !s->cache_loaded || !bus_sub_is_consistent(s->sub))
-        return s->eos_reached;
+        return 0;
     if (s->gc_due && syncer_gc_allowed(s))
-        return s->eos_reached;
-    for (const syncer_model *m = s->models; m; m = m->hh.next)
-        if (model_is_pending(m) && m->received < s->eos_received)
-            return s->eos_reached;
+        return 0;
+    if (t->pending_before_eos)
+        return 0;
     if (s->eos_reached != s->eos_seen)
-        log_info("end of stream: run %llu fully applied", (unsigned long long)s->eos_seen);
+        log_info("end of stream: run %llu reached: %u of the %u models published applied, %u "
+                 "refused",
+                 (unsigned long long)s->eos_seen, t->applied, s->eos_models, t->failed);
     s->eos_reached = s->eos_seen;
-    return s->eos_reached;
+    return s->eos_seen;
 }
 
 static bool str_equal(const char *a, const char *b)
@@ -334,17 +362,24 @@ static bool str_equal(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static void syncer_progress(syncer_t *s, int64_t now)
+/* Sends the progress when it changed or is due; t counts the models now. */
+static void syncer_progress(syncer_t *s, int64_t now, const syncer_tally *t)
 {
     proto_progress p = {.tenant = s->tenant, .last_error = s->last_error};
-    unsigned pending, failed;
-    syncer_counts(s, &pending, &failed);
-    p.pending = pending;
-    p.failed = failed;
-    p.eos_run = syncer_eos_reached(s);
+    p.pending = t->pending;
+    p.failed = t->failed;
+    p.eos_run = syncer_eos_reached(s, t);
+    p.published_models = s->eos_models; /* of the "!eos" in view, reached or not */
+    p.published_digest = s->eos_digest;
+    p.applied_models = t->applied;
+    p.applied_digest = t->applied_digest;
     bool changed = !s->progress_sent || p.pending != s->last_progress.pending ||
                    p.failed != s->last_progress.failed ||
                    p.eos_run != s->last_progress.eos_run ||
+                   p.published_models != s->last_progress.published_models ||
+                   p.published_digest != s->last_progress.published_digest ||
+                   p.applied_models != s->last_progress.applied_models ||
+                   p.applied_digest != s->last_progress.applied_digest ||
                    !str_equal(p.last_error, s->last_progress.last_error);
     if (!changed && now < s->next_progress_ms)
         return;
@@ -353,8 +388,8 @@ static void syncer_progress(syncer_t *s, int64_t now)
     if (proto_progress_encode(&p, &data, &len) == KV_OK)
         syncer_send(s, data, len);
     if (changed)
-        log_info("progress: %u pending, %u failed, eos run %llu", p.pending, p.failed,
-                 (unsigned long long)p.eos_run);
+        log_info("progress: %u applied, %u pending, %u failed, eos run %llu", p.applied_models,
+                 p.pending, p.failed, (unsigned long long)p.eos_run);
     free(s->last_progress.last_error);
     s->last_progress = p;
     s->last_progress.tenant = NULL;
@@ -383,12 +418,19 @@ static void syncer_on_marker(syncer_t *s, const bus_event *ev)
             s->gc_due = true;
         s->complete = put;
     } else if (strcmp(key, PROTO_KEY_EOS) == 0) {
-        uint64_t run = 0;
-        if (put && proto_eos_decode(&run, ev->env.body, ev->env.body_len) < 0) {
-            log_warn("marker %s: cannot decode its run id; ignored", key);
+        proto_eos eos = {0};
+        int rc = put ? proto_eos_decode(&eos, ev->env.body, ev->env.body_len) : KV_OK;
+        if (rc < 0) {
+            log_warn("marker %s: cannot decode it (%s); ignored", key, kv_strerror(rc));
             return;
         }
-        s->eos_seen = put ? run : 0;
+        if (put && !eos.has_models)
+            log_warn("marker %s: no model count (not from a planner?); the run cannot be "
+                     "verified",
+                     key);
+        s->eos_seen = eos.run_id;
+        s->eos_models = eos.models;
+        s->eos_digest = eos.digest;
         s->eos_received = ++s->arrivals;
     }
 }
@@ -433,6 +475,7 @@ static void syncer_on_put(syncer_t *s, const bus_event *ev, int64_t now)
     m->desired = model;
     m->raw = raw;
     m->raw_len = ev->env.body_len;
+    m->fingerprint = proto_model_fingerprint(key, raw, m->raw_len);
     m->deleting = false;
     m->stale = false;
     m->state = MODEL_PENDING;
@@ -564,6 +607,10 @@ static void syncer_retry_later(syncer_t *s, syncer_model *m, const reconcile_out
     m->due_ms = now + wait;
     if (o->cache_suspect)
         s->cache_suspect = true;
+    /* Progress carries it: a run that times out on a model retried for
+     * ever ("No available free IPs") says why. */
+    if (o->error)
+        syncer_remember_error(s, o->error);
     log_warn("model %s: not applied (%s); retry in %lld ms", m->name,
              o->error ? o->error : "transient failure", (long long)wait);
 }
@@ -779,7 +826,9 @@ int syncer_step(syncer_t *s, int64_t max_wait_ms)
     case WORK_CACHE:
         syncer_load_cache(s, now);
         if (s->credentials_refused) {
-            syncer_progress(s, now); /* the watcher learns why */
+            syncer_tally tally;
+            syncer_count(s, &tally);
+            syncer_progress(s, now, &tally); /* the watcher learns why */
             return KV_ERR_HTTP;
         }
         break;
@@ -797,10 +846,10 @@ int syncer_step(syncer_t *s, int64_t max_wait_ms)
     }
 
     now = clock_now_ms();
-    unsigned pending, failed;
-    syncer_counts(s, &pending, &failed);
+    syncer_tally tally; /* one pass over the models, for the push and the progress */
+    syncer_count(s, &tally);
     if (!s->initial_push_done && s->cache_loaded && bus_sub_is_consistent(s->sub) &&
-        pending == 0) {
+        tally.pending == 0) {
         /* Start-up reconcile finished: tell the watcher everything once. */
         s->initial_push_done = true;
         syncer_push_all(s);
@@ -814,7 +863,7 @@ int syncer_step(syncer_t *s, int64_t max_wait_ms)
         syncer_push_all(s);
         s->next_status_ms = now + SYNCER_STATUS_EVERY_MS;
     }
-    syncer_progress(s, now);
+    syncer_progress(s, now, &tally);
     return KV_OK;
 }
 
@@ -922,5 +971,6 @@ void syncer_get_stats(const syncer_t *s, syncer_stats *out)
     out->models = HASH_COUNT(s->models);
     syncer_counts(s, &out->pending, &out->failed);
     out->eos_run = s->last_progress.eos_run;
+    out->applied = s->last_progress.applied_models;
     out->gc_runs = s->gc_runs;
 }

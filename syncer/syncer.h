@@ -46,7 +46,8 @@ typedef struct {
     unsigned models;
     unsigned pending;
     unsigned failed;
-    uint64_t eos_run;      /* reported eos run, 0 if none yet */
+    uint64_t eos_run;      /* reported eos run, 0 if none (or not reached) */
+    unsigned applied;      /* reported applied models */
     unsigned gc_runs;      /* completed garbage collections */
 } syncer_stats;
 

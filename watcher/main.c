@@ -9,7 +9,9 @@
  *
  * Exit status: 0 on SIGTERM/SIGINT or, with --exit-when-done, when the
  * syncer of the configured tenant has applied everything up to the end of
- * this replay; 1 when the controller refused models, on a timeout, or when
+ * this replay, and applied exactly the models the planner published for it;
+ * 1 when models are missing (refused by the controller, or lost), on a
+ * timeout, or when
  * a socket or the replay file cannot be opened; 2 for bad usage or bad
  * configuration (a bad kubeconfig, no in-cluster environment). */
 #include <errno.h>
@@ -136,10 +138,10 @@ static int watcher_run(watcher_t *w, const kv_config *cfg, const watcher_args *a
             log_info("signal %d: stopping", (int)stop_signal);
             return 0;
         }
-        int64_t now = clock_now_ms();
-        int64_t wait = watcher_step(w, now);
+        int64_t wait = watcher_step(w, clock_now_ms());
+        int64_t now = clock_now_ms(); /* after the step's work, for every timer below */
         if (args->exit_when_done) {
-            watcher_verdict verdict = watcher_verdict_of(w, tenant);
+            watcher_verdict verdict = watcher_verdict_of(w, tenant, now);
             if (verdict == WATCHER_CAUGHT_UP) {
                 log_info("tenant %s has applied the whole replay", tenant);
                 return 0;

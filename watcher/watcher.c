@@ -14,6 +14,7 @@
 #include <uthash.h>
 
 #include "common/bus.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "proto/envelope.h"
@@ -44,11 +45,9 @@ typedef struct {
 } watcher_object_status;
 
 typedef struct {
-    char *tenant; /* the hash key */
-    uint64_t eos_run;
-    uint32_t pending;
-    uint32_t failed;
-    char *last_error;
+    char *tenant;        /* the hash key */
+    proto_progress last; /* the latest report; tenant NULL, last_error owned */
+    int64_t since_ms;    /* when it last changed */
     UT_hash_handle hh;
 } watcher_progress;
 
@@ -135,9 +134,10 @@ static void publish_markers(watcher_t *w)
             publish_failed(key, rc);
     }
     if (!w->follow) {
+        proto_eos eos = {.run_id = bus_pub_epoch(w->pub)};
         void *body = NULL;
         size_t len = 0;
-        rc = proto_eos_encode(bus_pub_epoch(w->pub), &body, &len);
+        rc = proto_eos_encode(&eos, &body, &len);
         rc = rc ?: bus_pub_put(w->pub, PROTO_STREAM_K8S, PROTO_KEY_EOS, body, len);
         if (rc < 0)
             publish_failed(PROTO_KEY_EOS, rc);
@@ -262,12 +262,20 @@ static void apply_object_status(watcher_t *w, proto_object_status *st)
     w->status_dirty = true;
 }
 
+static bool same_progress(const proto_progress *a, const proto_progress *b)
+{
+    return a->eos_run == b->eos_run && a->pending == b->pending && a->failed == b->failed &&
+           a->published_models == b->published_models &&
+           a->published_digest == b->published_digest && a->applied_models == b->applied_models &&
+           a->applied_digest == b->applied_digest && same_string(a->last_error, b->last_error);
+}
+
+/* Keeps p's last_error (moved out of p). */
 static void apply_progress(watcher_t *w, proto_progress *p)
 {
     watcher_progress *cur = NULL;
     HASH_FIND_STR(w->progress, p->tenant, cur);
-    if (cur && cur->eos_run == p->eos_run && cur->pending == p->pending &&
-        cur->failed == p->failed && same_string(cur->last_error, p->last_error))
+    if (cur && same_progress(&cur->last, p))
         return;
     if (!cur) {
         cur = calloc(1, sizeof *cur);
@@ -278,18 +286,18 @@ static void apply_progress(watcher_t *w, proto_progress *p)
         HASH_ADD_KEYPTR(hh, w->progress, cur->tenant, strlen(cur->tenant), cur);
     }
     uint64_t run = bus_pub_epoch(w->pub);
-    if (p->eos_run == run && cur->eos_run != run)
-        log_info("tenant %s: the syncer reached the end of this replay (%u pending, %u failed)",
-                 cur->tenant, p->pending, p->failed);
+    if (p->eos_run == run && cur->last.eos_run != run)
+        log_info("tenant %s: the syncer reached the end of this replay: %u of %u models "
+                 "applied (%u pending, %u failed)",
+                 cur->tenant, p->applied_models, p->published_models, p->pending, p->failed);
     else
-        log_debug("tenant %s: progress: %u pending, %u failed", cur->tenant, p->pending,
-                  p->failed);
-    free(cur->last_error);
-    cur->last_error = p->last_error;
+        log_debug("tenant %s: progress: %u applied, %u pending, %u failed", cur->tenant,
+                  p->applied_models, p->pending, p->failed);
+    free(cur->last.last_error);
+    cur->last = *p;
+    cur->last.tenant = NULL;
     p->last_error = NULL;
-    cur->eos_run = p->eos_run;
-    cur->pending = p->pending;
-    cur->failed = p->failed;
+    cur->since_ms = clock_now_ms();
 }
 
 static void receive_status(watcher_t *w)
@@ -398,6 +406,10 @@ int64_t watcher_step(watcher_t *w, int64_t now_ms)
     }
     if (w->replay && !w->markers_published && replay_reached_end(w->replay))
         publish_markers(w);
+    /* The timers below are checked against the clock after that work. */
+    int64_t after = clock_now_ms();
+    if (after > now_ms)
+        now_ms = after;
     if (w->kube && !w->markers_published && reflector_set_synced(w->reflectors)) {
         w->markers_published = true;
         log_info("initial state of every kind published; watching for changes");
@@ -440,16 +452,21 @@ static const watcher_progress *progress_of(const watcher_t *w, const char *tenan
     return cur;
 }
 
-watcher_verdict watcher_verdict_of(const watcher_t *w, const char *tenant)
+watcher_verdict watcher_verdict_of(const watcher_t *w, const char *tenant, int64_t now_ms)
 {
-    const watcher_progress *p = progress_of(w, tenant);
-    /* eos_run is this run's id only once the syncer has applied (or failed)
-     * every model up to the planner's "!eos", which follows ours. */
-    if (!p || !w->markers_published || w->follow || p->eos_run != watcher_run_id(w))
+    const watcher_progress *cur = progress_of(w, tenant);
+    /* eos_run is this run's id only while the syncer has applied (or had
+     * refused) every model up to the planner's "!eos", which follows ours. */
+    if (!cur || !w->markers_published || w->follow || cur->last.eos_run != watcher_run_id(w) ||
+        cur->last.pending > 0)
         return WATCHER_RUNNING;
-    if (p->failed > 0)
-        return WATCHER_FAILED;
-    return p->pending == 0 ? WATCHER_CAUGHT_UP : WATCHER_RUNNING;
+    if (proto_progress_applied_all(&cur->last))
+        return WATCHER_CAUGHT_UP;
+    if (cur->last.failed > 0)
+        return WATCHER_FAILED; /* refused: nothing changes that until new input */
+    /* Models lost on the way: the bus re-snapshots on a gap it sees, so
+     * give it the time to; a report that stays short is a failure. */
+    return now_ms - cur->since_ms >= WATCHER_VERIFY_GRACE_MS ? WATCHER_FAILED : WATCHER_RUNNING;
 }
 
 static int compare_objects(const void *a, const void *b)
@@ -458,19 +475,41 @@ static int compare_objects(const void *a, const void *b)
                   (*(watcher_object_status *const *)b)->object);
 }
 
+/* What the applied set lacks against the published one, in words. */
+static void describe_shortfall(const proto_progress *p, const char *tenant, char *buf,
+                               size_t len)
+{
+    char why[WATCHER_LINE_MAX / 2];
+    if (p->last_error)
+        snprintf(why, sizeof why, "last controller error: %s", p->last_error);
+    else
+        snprintf(why, sizeof why, "the controller refused none: %s",
+                 p->failed ? "(no message)" : "they never reached the syncer");
+    if (p->applied_models < p->published_models)
+        snprintf(buf, len, "tenant %s applied %u of %u models; %u missing; %s", tenant,
+                 p->applied_models, p->published_models, p->published_models - p->applied_models,
+                 why);
+    else if (p->applied_models > p->published_models)
+        snprintf(buf, len, "tenant %s applied %u models but the planner published %u; %s",
+                 tenant, p->applied_models, p->published_models, why);
+    else
+        snprintf(buf, len,
+                 "tenant %s applied %u models, but not all in the versions the planner "
+                 "published; %s",
+                 tenant, p->applied_models, why);
+}
+
 void watcher_print_failures(const watcher_t *w, const char *tenant, FILE *out)
 {
-    const watcher_progress *p = progress_of(w, tenant);
-    watcher_object_status *cur, *tmp;
+    const watcher_progress *cur = progress_of(w, tenant);
+    watcher_object_status *obj, *tmp;
     size_t n = 0, count = HASH_COUNT(w->objects);
     watcher_object_status **failed = calloc(count ? count : 1, sizeof *failed);
+    char line[WATCHER_LINE_MAX];
 
-    if (p && p->failed)
-        fprintf(out, "kavi-watcher: tenant %s: %u model(s) refused by the controller: %s\n",
-                tenant, p->failed, p->last_error ? p->last_error : "(no message)");
-    HASH_ITER(hh, w->objects, cur, tmp) {
-        if (failed && cur->error && same_string(cur->tenant, tenant))
-            failed[n++] = cur;
+    HASH_ITER(hh, w->objects, obj, tmp) {
+        if (failed && obj->error && same_string(obj->tenant, tenant))
+            failed[n++] = obj;
     }
     if (failed)
         qsort(failed, n, sizeof *failed, compare_objects);
@@ -480,11 +519,17 @@ void watcher_print_failures(const watcher_t *w, const char *tenant, FILE *out)
         fprintf(out, "kavi-watcher: %s: %s\n", name, failed[i]->error);
     }
     free(failed);
+    /* Last, the line that sums it up. */
+    if (cur) {
+        describe_shortfall(&cur->last, tenant, line, sizeof line);
+        fprintf(out, "kavi-watcher: %s\n", line);
+    }
 }
 
 void watcher_describe_lag(const watcher_t *w, const char *tenant, char *buf, size_t len)
 {
-    const watcher_progress *p = progress_of(w, tenant);
+    const watcher_progress *cur = progress_of(w, tenant);
+    const proto_progress *p = cur ? &cur->last : NULL;
     char error[WATCHER_LINE_MAX / 2] = "";
 
     if (p && p->last_error)
@@ -498,14 +543,21 @@ void watcher_describe_lag(const watcher_t *w, const char *tenant, char *buf, siz
         snprintf(buf, len, "following %s has no end", replay_path(w->replay));
     else if (!p)
         snprintf(buf, len, "no progress from the syncer of tenant %s", tenant);
+    else if (p->eos_run != watcher_run_id(w) && p->published_models)
+        snprintf(buf, len,
+                 "the syncer of tenant %s has not reached the end of this replay: %u of %u "
+                 "model(s) applied, %u pending, %u failed%s",
+                 tenant, p->applied_models, p->published_models, p->pending, p->failed, error);
     else if (p->eos_run != watcher_run_id(w))
         snprintf(buf, len,
                  "the syncer of tenant %s has not reached the end of this replay "
-                 "(%u model(s) pending, %u failed%s)",
-                 tenant, p->pending, p->failed, error);
+                 "(%u model(s) applied, %u pending, %u failed%s)",
+                 tenant, p->applied_models, p->pending, p->failed, error);
+    else if (p->pending == 0 && !proto_progress_applied_all(p))
+        describe_shortfall(p, tenant, buf, len);
     else
-        snprintf(buf, len, "tenant %s: %u model(s) pending, %u failed%s", tenant, p->pending,
-                 p->failed, error);
+        snprintf(buf, len, "tenant %s: %u of %u model(s) applied, %u pending, %u failed%s",
+                 tenant, p->applied_models, p->published_models, p->pending, p->failed, error);
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
@@ -617,7 +669,7 @@ void watcher_destroy(watcher_t **watcher_p)
     HASH_ITER(hh, w->progress, progress, progress_tmp) {
         HASH_DEL(w->progress, progress);
         free(progress->tenant);
-        free(progress->last_error);
+        free(progress->last.last_error);
         free(progress);
     }
     replay_destroy(&w->replay);

@@ -33,6 +33,7 @@
 #define WATCHER_FOLLOW_POLL_MS 100 /* how often a followed file is checked */
 #define WATCHER_STATUS_PER_STEP 1000
 #define WATCHER_STATUS_RETRY_MS 1000 /* a failed status file write is retried */
+#define WATCHER_VERIFY_GRACE_MS 5000 /* BUS_SILENCE_MS: a lost model is re-sent by then */
 /* The bus sockets, then the sockets of the live client. */
 #define WATCHER_POLLITEMS (2 + KUBE_CLIENT_MAX_POLLITEMS)
 
@@ -76,11 +77,18 @@ typedef enum {
     WATCHER_FAILED = 2,    /* end reached, some models refused by the controller */
 } watcher_verdict;
 
-watcher_verdict watcher_verdict_of(const watcher_t *w, const char *tenant);
+/* A run is caught up only when the syncer has reached this run's end with
+ * nothing pending and the models it applied are exactly those the planner
+ * published for that end (count and digest, status.h). Short of that with
+ * refusals it has failed; short without any (models lost between the
+ * stages) it fails once the report has stayed so WATCHER_VERIFY_GRACE_MS,
+ * time for the bus to notice a gap and re-snapshot. */
+watcher_verdict watcher_verdict_of(const watcher_t *w, const char *tenant, int64_t now_ms);
 
-/* WATCHER_FAILED: one line per failure (the tenant's count and last error,
- * then every object of the tenant with a controller error), each prefixed
- * "kavi-watcher: ". */
+/* WATCHER_FAILED: every object of the tenant with a controller error, one
+ * line each, then, last, one line saying how many models are missing and
+ * why ("tenant admin applied 818 of 1000 models; 182 missing; last
+ * controller error: ..."), each prefixed "kavi-watcher: ". */
 void watcher_print_failures(const watcher_t *w, const char *tenant, FILE *out);
 
 /* One line saying what has not caught up, for a timeout. */

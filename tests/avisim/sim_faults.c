@@ -8,6 +8,11 @@
  * the request is looked at (nothing happened), drop_response_rate carries
  * the request out and then closes it unanswered, so a client cannot tell
  * whether its write landed and must cope with the retry's 409, 412 or 404.
+ *
+ * refuse_name makes the controller refuse, with 400 and refuse_message
+ * (default "Refused by fault injection"), every create or update of an
+ * object of that name: a permanent refusal, as a real controller gives an
+ * object it finds invalid.
  */
 #include <stdio.h>
 #include <string.h>
@@ -95,7 +100,8 @@ int avisim_faults_set(struct avisim_faults *f, const json_t *cfg,
         "error_rate",          "error_status",     "latency_ms",
         "drop_rate",           "drop_response_rate", "expire_sessions",
         "upgrade_in_progress", "rate_limit_burst", "delete_referenced_status",
-        "seed",                "invalidate_sessions",
+        "seed",                "invalidate_sessions", "refuse_name",
+        "refuse_message",
     };
     struct avisim_faults n;
     int rc;
@@ -133,6 +139,19 @@ int avisim_faults_set(struct avisim_faults *f, const json_t *cfg,
                               "delete_referenced_status 400 or 403");
         return 400;
     }
+    json_t *refuse = json_object_get(cfg, "refuse_name");
+    json_t *message = json_object_get(cfg, "refuse_message");
+    if ((refuse && (!json_is_string(refuse) ||
+                    json_string_length(refuse) >= sizeof n.refuse_name)) ||
+        (message && (!json_is_string(message) ||
+                     json_string_length(message) >= sizeof n.refuse_message))) {
+        snprintf(err, errlen, "refuse_name, refuse_message: must be strings under %zu bytes",
+                 sizeof n.refuse_name);
+        return 400;
+    }
+    snprintf(n.refuse_name, sizeof n.refuse_name, "%s", refuse ? json_string_value(refuse) : "");
+    snprintf(n.refuse_message, sizeof n.refuse_message, "%s",
+             message ? json_string_value(message) : "Refused by fault injection");
     json_t *seed = json_object_get(cfg, "seed");
     if (seed && !json_is_integer(seed)) {
         snprintf(err, errlen, "seed: must be an integer");
@@ -163,10 +182,11 @@ int avisim_faults_set(struct avisim_faults *f, const json_t *cfg,
 
 json_t *avisim_faults_json(const struct avisim_faults *f)
 {
-    return json_pack("{s:f, s:i, s:i, s:f, s:f, s:b, s:i, s:i, s:I}", "error_rate",
+    return json_pack("{s:f, s:i, s:i, s:f, s:f, s:b, s:i, s:i, s:I, s:s, s:s}", "error_rate",
                      f->error_rate, "error_status", f->error_status, "latency_ms", f->latency_ms,
                      "drop_rate", f->drop_rate, "drop_response_rate", f->drop_response_rate,
                      "upgrade_in_progress", f->upgrade_in_progress,
                      "rate_limit_burst", f->rate_limit_burst, "delete_referenced_status",
-                     f->delete_referenced_status, "seed", (json_int_t)f->seed);
+                     f->delete_referenced_status, "seed", (json_int_t)f->seed, "refuse_name",
+                     f->refuse_name, "refuse_message", f->refuse_message);
 }

@@ -420,6 +420,12 @@ static void handle_api(struct request *rq, struct avisim_reply *rp)
         avisim_reply_error(rp, 404, "Not found");
         return;
     }
+    const char *name = json_string_value(json_object_get(rq->json, "name"));
+    if ((strcmp(rq->method, "POST") == 0 || strcmp(rq->method, "PUT") == 0) && name &&
+        sim->faults.refuse_name[0] && strcmp(name, sim->faults.refuse_name) == 0) {
+        avisim_reply_error(rp, 400, "%s", sim->faults.refuse_message);
+        return;
+    }
     struct avisim_api_request arq = {
         .method = rq->method,
         .type = type,

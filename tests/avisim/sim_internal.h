@@ -245,6 +245,8 @@ struct avisim_faults {
     bool upgrade_in_progress;
     int rate_limit_burst; /* 0 = off */
     int delete_referenced_status;
+    char refuse_name[256];    /* writes of an object so named get 400 refuse_message; "" off */
+    char refuse_message[256];
     uint64_t seed;
     uint64_t rng;
     double tokens;

@@ -1281,6 +1281,22 @@ static void test_fault_upgrade_in_progress_403(void **state)
     assert_int_equal(req(&f->c, "POST", "/api/pool", POOL("p")), 201);
 }
 
+static void test_fault_refuse_name_400(void **state)
+{
+    struct fx *f = *state;
+    sim_faults(f, "{\"refuse_name\":\"p\",\"refuse_message\":\"Pool p is not allowed\"}");
+    req(&f->c, "POST", "/api/pool", POOL("p"));
+    expect_error(&f->c, 400, "Pool p is not allowed");
+    assert_int_equal(req(&f->c, "POST", "/api/pool", POOL("q")), 201);
+    sim_faults(f, "{\"refuse_name\":\"q\"}");
+    char path[256];
+    snprintf(path, sizeof(path), "/api/pool/%s", jstr(f->c.json, "uuid"));
+    req(&f->c, "PUT", path, POOL("q"));
+    expect_error(&f->c, 400, "Refused by fault injection");
+    sim_faults(f, "{}");
+    assert_int_equal(req(&f->c, "POST", "/api/pool", POOL("p")), 201);
+}
+
 static void test_fault_rate_limit_429(void **state)
 {
     struct fx *f = *state;
@@ -1865,6 +1881,7 @@ int main(int argc, char **argv)
         T(test_fault_expire_sessions_401),
         T(test_fault_invalidate_sessions_419),
         T(test_fault_upgrade_in_progress_403),
+        T(test_fault_refuse_name_400),
         T(test_fault_rate_limit_429),
         T(test_fault_drop_and_latency),
         T(test_faults_set_for_the_whole_run),

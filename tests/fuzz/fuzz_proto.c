@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (proto_status_decode(&status, data, size) == 0)
         proto_status_clear(&status);
 
-    uint64_t run;
-    proto_eos_decode(&run, data, size);
+    proto_eos eos;
+    proto_eos_decode(&eos, data, size);
     return 0;
 }

@@ -97,6 +97,64 @@ static void test_seed_recording_is_applied_and_run_exits_zero(void **state)
     avisim_destroy(&sim);
 }
 
+/* The last line of what kavi-run printed. */
+static void output_last_line(oneshot *o, char *line, size_t len)
+{
+    char buf[1024];
+    line[0] = '\0';
+    FILE *f = fopen(o->output, "r");
+    if (!f)
+        return;
+    while (fgets(buf, sizeof buf, f))
+        if (buf[0] && buf[0] != '\n')
+            snprintf(line, len, "%.1023s", buf);
+    fclose(f);
+}
+
+/* The controller refuses one of two Services' objects: not a success,
+ * and the last line says how many models are missing and the controller's
+ * own words. */
+static void test_a_model_the_controller_refuses_fails_the_run_naming_what_is_missing(void **state)
+{
+    (void)state;
+    avisim_t *sim = NULL;
+    avisim_options_t opts = {
+        .faults = "{\"refuse_name\":\"kavi--hostrule-ns-other-svc\","
+                  "\"refuse_message\":\"Invalid virtual service: tier 3 is not licensed\"}"};
+    assert_int_equal(avisim_new(&sim, &opts), 0);
+    oneshot o;
+    oneshot_config(&o, avisim_port(sim), "avi123");
+    assert_int_equal(oneshot_run(&o, "tests/data/replay/two-lb-services.ndjson", 120), 1);
+    char last[1100];
+    output_last_line(&o, last, sizeof last);
+    if (!strstr(last, "tenant admin applied 1 of 2 models; 1 missing; last controller error: "
+                      "Invalid virtual service: tier 3 is not licensed"))
+        fail_msg("last line: %s", last);
+    assert_true(output_contains(&o, "Service hostrule-ns/other-svc: Invalid virtual service"));
+    avisim_destroy(&sim);
+}
+
+/* The controller has one free IP for two Services: the second is retried
+ * (the pool may free up), so the run times out, and its last line says how
+ * far it got and the controller's words. */
+static void test_exhausted_ip_pool_times_out_saying_how_many_are_applied(void **state)
+{
+    (void)state;
+    avisim_t *sim = NULL;
+    avisim_options_t opts = {.vip_range = "10.10.10.100-10.10.10.100"};
+    assert_int_equal(avisim_new(&sim, &opts), 0);
+    oneshot o;
+    oneshot_config(&o, avisim_port(sim), "avi123");
+    assert_int_equal(oneshot_run(&o, "tests/data/replay/two-lb-services.ndjson", 12), 1);
+    char last[1100];
+    output_last_line(&o, last, sizeof last);
+    if (!strstr(last, "timed out after 12 s: the syncer of tenant admin has not reached the end "
+                      "of this replay: 1 of 2 model(s) applied, 1 pending, 0 failed, last error: "
+                      "No available free IPs"))
+        fail_msg("last line: %s", last);
+    avisim_destroy(&sim);
+}
+
 static void test_refused_credentials_exit_nonzero_with_reason(void **state)
 {
     (void)state;
@@ -132,6 +190,8 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_recording_is_applied_and_run_exits_zero),
+        cmocka_unit_test(test_a_model_the_controller_refuses_fails_the_run_naming_what_is_missing),
+        cmocka_unit_test(test_exhausted_ip_pool_times_out_saying_how_many_are_applied),
         cmocka_unit_test(test_refused_credentials_exit_nonzero_with_reason),
         cmocka_unit_test(test_unreachable_controller_exits_nonzero_with_reason),
         cmocka_unit_test(test_missing_recording_is_one_line),

@@ -132,6 +132,7 @@ typedef struct {
     int snapshot_requests; /* times the watcher's ROUTER had a request */
     pthread_t thread;
     atomic_int stop;
+    planner_loop_stats stats;
     int loop_rc;
 } harness;
 
@@ -143,7 +144,7 @@ static void syncer_connect(harness *h)
 static void *planner_thread(void *arg)
 {
     harness *h = arg;
-    h->loop_rc = planner_loop_run(h->cfg, h->ctx, &h->stop);
+    h->loop_rc = planner_loop_run(h->cfg, h->ctx, &h->stop, &h->stats);
     return NULL;
 }
 
@@ -292,15 +293,16 @@ static void publish_eos(harness *h, uint64_t run)
 {
     void *body;
     size_t len;
-    assert_int_equal(proto_eos_encode(run, &body, &len), 0);
+    proto_eos eos = {.run_id = run};
+    assert_int_equal(proto_eos_encode(&eos, &body, &len), 0);
     publish(h, PROTO_KEY_EOS, body, len);
 }
 
 static bool eos_is(harness *h, uint64_t run)
 {
     held *eos = view_get(&h->seen, PROTO_KEY_EOS);
-    uint64_t got = 0;
-    return eos && proto_eos_decode(&got, eos->body, eos->len) == 0 && got == run;
+    proto_eos got;
+    return eos && proto_eos_decode(&got, eos->body, eos->len) == 0 && got.run_id == run;
 }
 
 /* Position of a key in the put order, -1 if never put. */
@@ -399,6 +401,46 @@ static void test_complete_and_eos_reach_a_syncer_that_joins_late(void **state)
     harness_stop(&h);
 }
 
+/* 10,000 Services: the loop's full recompute takes many slices, and the
+ * loop polls (so serves snapshots, heartbeats and a stop) between each. */
+static void test_a_large_recompute_returns_to_poll_between_slices(void **state)
+{
+    (void)state;
+    enum { SERVICES = 10000 };
+    harness h;
+    harness_start(&h, "inproc");
+    publish_node(&h, "a", "10.0.0.1");
+    publish_node(&h, "b", "10.0.0.2");
+    for (int i = 0; i < SERVICES; i++) {
+        char name[32], key[64];
+        void *body;
+        size_t len;
+        snprintf(name, sizeof name, "svc-%05d", i);
+        proto_service *svc = fx_service("big", name, "LoadBalancer", false);
+        fx_service_port(svc, "http", "TCP", 80, 30080, 8080, NULL);
+        assert_int_equal(proto_service_encode(svc, &body, &len), 0);
+        proto_service_destroy(&svc);
+        snprintf(key, sizeof key, "Service/big/%s", name);
+        publish(&h, key, body, len);
+        if (i % 500 == 0)
+            pump(&h); /* serve the planner's snapshot request meanwhile */
+    }
+    publish(&h, "!synced/Node", NULL, 0);
+    publish(&h, "!synced/Service", NULL, 0);
+    publish(&h, "!synced/Namespace", NULL, 0);
+    publish(&h, "!synced/EndpointSlice", NULL, 0);
+    publish_eos(&h, 5);
+    int64_t until = clock_now_ms() + 12 * DEADLINE_MS;
+    while (!eos_is(&h, 5) && clock_now_ms() < until)
+        pump(&h);
+    assert_true(eos_is(&h, 5));
+    assert_non_null(view_get(&h.seen, PROTO_KEY_COMPLETE));
+    assert_int_equal(HASH_COUNT(h.seen.map), SERVICES + 2); /* the models, the markers */
+    assert_true(atomic_load(&h.stats.polls_between_slices) >=
+                SERVICES / PLANNER_FLUSH_SLICE - 1);
+    harness_stop(&h);
+}
+
 int main(int argc, char **argv)
 {
     log_set_level(getenv("TEST_LOG") ? LOG_DEBUG : LOG_WARN);
@@ -406,6 +448,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_models_appear_only_after_every_kind_is_synced),
         cmocka_unit_test(test_watcher_restart_resets_the_planner_without_deleting_models),
         cmocka_unit_test(test_complete_and_eos_reach_a_syncer_that_joins_late),
+        cmocka_unit_test(test_a_large_recompute_returns_to_poll_between_slices),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

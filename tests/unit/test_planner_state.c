@@ -691,6 +691,25 @@ static void test_leftover_models_are_deleted_on_the_first_full_publication(void 
     fixture_fini(&f);
 }
 
+/* Decodes the "!eos" of the configured tenant's stream into *eos and
+ * checks its count and digest against what the stream holds. */
+static bool eos_published_matches(fixture *f, proto_eos *eos)
+{
+    sink_entry *entry = sink_get(&f->sink, PROTO_KEY_EOS), *e, *tmp;
+    if (!entry || proto_eos_decode(eos, entry->body, entry->len) != 0 || !eos->has_models)
+        return false;
+    uint32_t models = 0;
+    uint64_t digest = 0;
+    size_t prefix = strlen(STREAM " ");
+    HASH_ITER(hh, f->sink.map, e, tmp) {
+        if (strncmp(e->key, STREAM " ", prefix) != 0 || e->key[prefix] == '!')
+            continue;
+        models++;
+        digest += proto_model_fingerprint(e->key + prefix, e->body, e->len);
+    }
+    return eos->models == models && eos->digest == digest;
+}
+
 static void test_eos_is_put_after_the_models_it_follows(void **state)
 {
     (void)state;
@@ -698,21 +717,30 @@ static void test_eos_is_put_after_the_models_it_follows(void **state)
     fixture_init(&f, fx_node_port_config());
     void *eos;
     size_t eos_len;
-    assert_int_equal(proto_eos_encode(42, &eos, &eos_len), 0);
+    proto_eos watcher_eos = {.run_id = 42};
+    assert_int_equal(proto_eos_encode(&watcher_eos, &eos, &eos_len), 0);
     small_cluster(&f);
     apply(&f, BUS_PUT, PROTO_KEY_EOS, eos, eos_len);
     synced_and_consistent(&f);
     flush(&f);
     assert_string_equal(sink_take_log(&f.sink),
                         "put k8s--shop-api; put k8s--shop-web; put !complete; put !eos");
-    sink_entry *entry = sink_get(&f.sink, PROTO_KEY_EOS);
-    assert_int_equal(entry->len, eos_len);
-    assert_memory_equal(entry->body, eos, eos_len);
+    /* The planner's copy says what the stream holds at the end. */
+    proto_eos got;
+    assert_true(eos_published_matches(&f, &got));
+    assert_int_equal(got.run_id, 42);
+    assert_int_equal(got.models, 2);
 
-    /* Later changes come after it; "!eos" itself is not repeated. */
+    /* A later change restates the end after it, with the new set. */
     put_slice(&f, slice_with("shop", "web", "b", true));
     flush(&f);
-    assert_string_equal(sink_take_log(&f.sink), "put k8s--shop-web");
+    assert_string_equal(sink_take_log(&f.sink), "put k8s--shop-web; put !eos");
+    assert_true(eos_published_matches(&f, &got));
+    assert_int_equal(got.models, 2);
+    /* Nothing changed, nothing repeated. */
+    put_slice(&f, slice_with("shop", "web", "b", true));
+    flush(&f);
+    assert_string_equal(sink_take_log(&f.sink), "");
     free(eos);
     fixture_fini(&f);
 }
@@ -724,7 +752,8 @@ static void test_eos_reaches_the_tenant_stream_even_without_models(void **state)
     fixture_init(&f, fx_node_port_config());
     void *eos;
     size_t eos_len;
-    assert_int_equal(proto_eos_encode(7, &eos, &eos_len), 0);
+    proto_eos watcher_eos = {.run_id = 7};
+    assert_int_equal(proto_eos_encode(&watcher_eos, &eos, &eos_len), 0);
     synced_and_consistent(&f);
     flush(&f);
     assert_string_equal(sink_take_log(&f.sink), "put !complete");
@@ -733,6 +762,99 @@ static void test_eos_reaches_the_tenant_stream_even_without_models(void **state)
     flush(&f);
     assert_string_equal(sink_take_log(&f.sink), "put !eos");
     free(eos);
+    fixture_fini(&f);
+}
+
+/* ---- large clusters ---------------------------------------------------- */
+
+#define LARGE_SERVICES 10000
+
+/* Nodes a and b and `n` Cluster LoadBalancer Services big/svc-00000... */
+static void large_cluster(fixture *f, int n)
+{
+    put_node(f, fx_node("a", "10.0.0.1", NULL));
+    put_node(f, fx_node("b", "10.0.0.2", NULL));
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "svc-%05d", i);
+        put_service(f, lb("big", name, false));
+    }
+}
+
+static void put_eos(fixture *f, uint64_t run)
+{
+    void *eos;
+    size_t len;
+    proto_eos watcher_eos = {.run_id = run};
+    assert_int_equal(proto_eos_encode(&watcher_eos, &eos, &len), 0);
+    apply(f, BUS_PUT, PROTO_KEY_EOS, eos, len);
+    free(eos);
+}
+
+/* A full recompute of 10,000 Services is spread over flush calls of one
+ * slice each, due at once one after the other (the loop polls between
+ * them); events between slices are taken; "!complete" and "!eos" wait for
+ * the last slice and count exactly what the stream then holds. */
+static void test_a_large_recompute_is_sliced_and_markers_follow_the_last_slice(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    large_cluster(&f, LARGE_SERVICES);
+    put_eos(&f, 9);
+    synced_and_consistent(&f);
+
+    assert_true(flush(&f) == PLANNER_FLUSH_SLICE);
+    assert_true(planner_is_flushing(f.planner));
+    assert_int_equal(planner_timeout_ms(f.planner, f.now), 0);
+    assert_null(sink_get(&f.sink, PROTO_KEY_COMPLETE));
+    /* Between slices: a Service not recomputed yet goes away. */
+    delete_key(&f, "Service/big/svc-09999");
+    unsigned long calls = 1;
+    while (planner_is_flushing(f.planner)) {
+        assert_null(sink_get(&f.sink, PROTO_KEY_COMPLETE));
+        assert_null(sink_get(&f.sink, PROTO_KEY_EOS));
+        assert_int_equal(planner_timeout_ms(f.planner, f.now), 0);
+        assert_true(planner_flush(f.planner, f.now) >= 0);
+        calls++;
+    }
+    unsigned long expected = (LARGE_SERVICES + PLANNER_FLUSH_SLICE - 1) / PLANNER_FLUSH_SLICE;
+    assert_int_equal(calls, expected);
+    assert_int_equal(planner_slices(f.planner), expected - 1);
+    assert_non_null(sink_get(&f.sink, PROTO_KEY_COMPLETE));
+    assert_null(sink_get(&f.sink, "k8s--big-svc-09999"));
+    proto_eos got;
+    assert_true(eos_published_matches(&f, &got));
+    assert_int_equal(got.run_id, 9);
+    assert_int_equal(got.models, LARGE_SERVICES - 1);
+    fixture_fini(&f);
+}
+
+/* A RESET between two slices drops the flush under way: nothing of the
+ * old view is deleted, and the next full view is recomputed whole. */
+static void test_reset_between_slices_deletes_nothing(void **state)
+{
+    (void)state;
+    fixture f;
+    int n = 3 * PLANNER_FLUSH_SLICE;
+    fixture_init(&f, fx_node_port_config());
+    large_cluster(&f, n);
+    synced_and_consistent(&f);
+    flush(&f);
+    assert_true(planner_is_flushing(f.planner));
+    apply(&f, BUS_RESET, NULL, NULL, 0);
+    assert_false(planner_is_flushing(f.planner));
+    assert_true(planner_timeout_ms(f.planner, f.now) < 0);
+    sink_take_log(&f.sink);
+    f.sink.changes = 0;
+
+    large_cluster(&f, n);
+    synced_and_consistent(&f);
+    while (planner_timeout_ms(f.planner, f.now) >= 0)
+        assert_true(flush(&f) >= 0);
+    assert_int_equal(f.sink.changes, n - PLANNER_FLUSH_SLICE + 1); /* the rest, "!complete" */
+    assert_null(strstr(sink_take_log(&f.sink), "del "));
+    assert_non_null(sink_get(&f.sink, PROTO_KEY_COMPLETE));
     fixture_fini(&f);
 }
 
@@ -853,6 +975,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_leftover_models_are_deleted_on_the_first_full_publication),
         cmocka_unit_test(test_eos_is_put_after_the_models_it_follows),
         cmocka_unit_test(test_eos_reaches_the_tenant_stream_even_without_models),
+        cmocka_unit_test(test_a_large_recompute_is_sliced_and_markers_follow_the_last_slice),
+        cmocka_unit_test(test_reset_between_slices_deletes_nothing),
         cmocka_unit_test(test_malformed_objects_are_skipped_and_the_rest_applied),
         cmocka_unit_test(test_deleted_or_no_longer_ours_service_loses_its_model),
         cmocka_unit_test(test_node_deletion_disables_then_removes_its_servers),

@@ -349,6 +349,96 @@ static void test_status_and_progress_round_trip(void **state)
     free(data);
 }
 
+/* Version 2 carries the set the planner published for the end reached and
+ * the set applied; a version 1 progress (without them) is refused. */
+static void test_progress_carries_the_published_and_applied_sets(void **state)
+{
+    (void)state;
+    proto_progress p = {.tenant = "admin", .eos_run = 7, .published_models = 1000,
+                        .published_digest = 0x0123456789abcdefull, .applied_models = 818,
+                        .applied_digest = 0xfedcba9876543210ull};
+    void *data;
+    size_t len;
+    proto_status out;
+    assert_int_equal(proto_progress_encode(&p, &data, &len), 0);
+    assert_int_equal(proto_status_decode(&out, data, len), 0);
+    assert_int_equal(out.progress.published_models, 1000);
+    assert_true(out.progress.published_digest == 0x0123456789abcdefull);
+    assert_int_equal(out.progress.applied_models, 818);
+    assert_true(out.progress.applied_digest == 0xfedcba9876543210ull);
+    proto_status_clear(&out);
+    free(data);
+
+    proto_writer w;
+    proto_writer_init(&w);
+    pw_map(&w, 5);
+    pw_str(&w, "v");
+    pw_uint(&w, 1);
+    pw_str(&w, "type");
+    pw_uint(&w, PROTO_STATUS_PROGRESS);
+    pw_str(&w, "tenant");
+    pw_str(&w, "admin");
+    pw_str(&w, "pending");
+    pw_uint(&w, 0);
+    pw_str(&w, "failed");
+    pw_uint(&w, 0);
+    assert_int_equal(proto_writer_finish(&w, &data, &len), 0);
+    assert_int_equal(proto_status_decode(&out, data, len), KV_ERR_VERSION);
+    free(data);
+}
+
+/* Success is the applied set equal to the published one: a count that
+ * matches with another digest (a model in another version, or one lost and
+ * another applied twice) is not. */
+static void test_progress_whose_applied_digest_differs_is_not_applied_all(void **state)
+{
+    (void)state;
+    uint64_t a = proto_model_fingerprint("kavi--ns-a", "body-a", 6);
+    uint64_t b = proto_model_fingerprint("kavi--ns-b", "body-b", 6);
+    uint64_t b2 = proto_model_fingerprint("kavi--ns-b", "body-B", 6);
+    proto_progress p = {.published_models = 2, .published_digest = a + b,
+                        .applied_models = 2, .applied_digest = b + a};
+    assert_true(proto_progress_applied_all(&p)); /* order does not matter */
+    p.applied_digest = a + b2;
+    assert_false(proto_progress_applied_all(&p));
+    p.applied_models = 1;
+    p.applied_digest = a;
+    assert_false(proto_progress_applied_all(&p));
+    /* Key and body are told apart: moving bytes between them shows. */
+    assert_true(proto_model_fingerprint("ab", "c", 1) != proto_model_fingerprint("a", "bc", 2));
+}
+
+/* The watcher's end of stream names the run only; the planner's copy adds
+ * the models of the stream. */
+static void test_eos_round_trip_with_and_without_models(void **state)
+{
+    (void)state;
+    void *data;
+    size_t len;
+    proto_eos out;
+    proto_eos watcher = {.run_id = 42};
+    assert_int_equal(proto_eos_encode(&watcher, &data, &len), 0);
+    assert_int_equal(proto_eos_decode(&out, data, len), 0);
+    assert_true(out.run_id == 42 && !out.has_models);
+    free(data);
+    proto_eos planner = {.run_id = 42, .has_models = true, .models = 3, .digest = 99};
+    assert_int_equal(proto_eos_encode(&planner, &data, &len), 0);
+    assert_int_equal(proto_eos_decode(&out, data, len), 0);
+    assert_true(out.run_id == 42 && out.has_models && out.models == 3 && out.digest == 99);
+    free(data);
+
+    proto_writer w;
+    proto_writer_init(&w);
+    pw_map(&w, 2);
+    pw_str(&w, "v");
+    pw_uint(&w, 1);
+    pw_str(&w, "run");
+    pw_uint(&w, 42);
+    assert_int_equal(proto_writer_finish(&w, &data, &len), 0);
+    assert_int_equal(proto_eos_decode(&out, data, len), KV_ERR_VERSION);
+    free(data);
+}
+
 static void test_string_with_embedded_nul_is_rejected(void **state)
 {
     (void)state;
@@ -399,6 +489,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_projection_decoder_survives_every_truncation),
         cmocka_unit_test(test_model_round_trip_keeps_json_bodies_exactly),
         cmocka_unit_test(test_status_and_progress_round_trip),
+        cmocka_unit_test(test_progress_carries_the_published_and_applied_sets),
+        cmocka_unit_test(test_progress_whose_applied_digest_differs_is_not_applied_all),
+        cmocka_unit_test(test_eos_round_trip_with_and_without_models),
         cmocka_unit_test(test_string_with_embedded_nul_is_rejected),
         cmocka_unit_test(test_k8s_key_forms),
     };

@@ -235,12 +235,35 @@ static void fx_publish_model(loop_fx *fx, proto_model *m)
     free(data);
 }
 
+typedef struct {
+    bus_pub_t *pub;
+    uint32_t models;
+    uint64_t digest;
+} published_set;
+
+static void add_to_set(const char *key, void *payload)
+{
+    published_set *set = payload;
+    size_t len = 0;
+    const void *body = bus_pub_get(set->pub, STREAM, key, &len);
+    if (key[0] == '!' || !body)
+        return;
+    set->models++;
+    set->digest += proto_model_fingerprint(key, body, len);
+}
+
+/* As the planner does: "!eos" carries the models the stream holds. */
 static void fx_publish_marker(loop_fx *fx, const char *key, uint64_t eos_run)
 {
     void *data = NULL;
     size_t len = 0;
-    if (eos_run)
-        assert_int_equal(proto_eos_encode(eos_run, &data, &len), KV_OK);
+    if (eos_run) {
+        published_set set = {.pub = fx->pub};
+        bus_pub_foreach_key(fx->pub, STREAM, add_to_set, &set);
+        proto_eos eos = {.run_id = eos_run, .has_models = true, .models = set.models,
+                         .digest = set.digest};
+        assert_int_equal(proto_eos_encode(&eos, &data, &len), KV_OK);
+    }
     /* Not NULL for an empty body: bus_pub_put memcpy()s it (UBSan). */
     static const char empty = 0;
     bus_pub_put(fx->pub, STREAM, key, data ? data : &empty, len);
@@ -270,6 +293,11 @@ static void test_models_from_the_bus_are_applied_and_reported(void **state)
     assert_int_equal(fx.progress.pending, 0);
     assert_int_equal(fx.progress.failed, 0);
     assert_string_equal(fx.progress.tenant, "admin");
+    /* It echoes what the planner published for that end beside what it
+     * applied: the same one model. */
+    assert_int_equal(fx.progress.published_models, 1);
+    assert_int_equal(fx.progress.applied_models, 1);
+    assert_true(proto_progress_applied_all(&fx.progress));
     assert_true(kit_exists(&fx.env, "virtualservice", "kavi--ns-a"));
 
     /* The planner deletes the model: its objects go, the owner learns. */
@@ -301,6 +329,14 @@ static void test_refused_model_is_reported_not_retried_and_others_still_applied(
     assert_int_equal(fx.progress.failed, 1);
     assert_non_null(fx.progress.last_error);
     assert_non_null(strstr(fx.progress.last_error, "servers[0].port"));
+    /* At the end of the stream, the refused model is not in the applied
+     * set: one of the two published. */
+    fx_publish_marker(&fx, PROTO_KEY_EOS, 3);
+    uint64_t run = 3;
+    fx_run_until(&fx, eos_reached, &run, "end of stream 3");
+    assert_int_equal(fx.progress.published_models, 2);
+    assert_int_equal(fx.progress.applied_models, 1);
+    assert_false(proto_progress_applied_all(&fx.progress));
     /* Well past several backoff periods (20 ms doubling to 200 ms): not
      * one more attempt at the refused model. */
     int posts = kit_count(&fx.env, "POST pool");
@@ -314,6 +350,12 @@ static void test_refused_model_is_reported_not_retried_and_others_still_applied(
     assert_null(fx_owner(&fx, "Service/ns/bad")->error);
     fx_run_until(&fx, nothing_pending, NULL, "nothing pending");
     assert_int_equal(fx.progress.failed, 0);
+    /* The planner restates its end with the new version: whole again. */
+    fx_publish_marker(&fx, PROTO_KEY_EOS, 4);
+    run = 4;
+    fx_run_until(&fx, eos_reached, &run, "end of stream 4");
+    assert_int_equal(fx.progress.applied_models, 2);
+    assert_true(proto_progress_applied_all(&fx.progress));
 
     proto_model_destroy(&fixed);
     proto_model_destroy(&bad);

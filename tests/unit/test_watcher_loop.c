@@ -239,16 +239,36 @@ static void send_object_status(fixture *f, const char *object, const char *vip, 
     send_tenant_status(f, "admin", object, vip, error);
 }
 
-static void send_progress(fixture *f, const char *tenant, uint64_t eos_run, uint32_t pending,
-                          uint32_t failed, const char *last_error)
+/* Sets of models as a progress states them: count and digest. */
+typedef struct {
+    uint32_t models;
+    uint64_t digest;
+} model_set;
+
+#define WHOLE ((model_set){3, 0x5eed})
+
+static void send_progress_of(fixture *f, const char *tenant, uint64_t eos_run, uint32_t pending,
+                             uint32_t failed, const char *last_error, model_set published,
+                             model_set applied)
 {
     proto_progress p = {.tenant = (char *)tenant, .eos_run = eos_run, .pending = pending,
-                        .failed = failed, .last_error = (char *)last_error};
+                        .failed = failed, .last_error = (char *)last_error,
+                        .published_models = published.models,
+                        .published_digest = published.digest,
+                        .applied_models = applied.models,
+                        .applied_digest = applied.digest};
     void *data = NULL;
     size_t len = 0;
     assert_int_equal(proto_progress_encode(&p, &data, &len), 0);
     assert_int_equal(zmq_send(f->push, data, len, 0), (int)len);
     free(data);
+}
+
+/* A progress whose applied set is the published one. */
+static void send_progress(fixture *f, const char *tenant, uint64_t eos_run, uint32_t pending,
+                          uint32_t failed, const char *last_error)
+{
+    send_progress_of(f, tenant, eos_run, pending, failed, last_error, WHOLE, WHOLE);
 }
 
 static bool lag_contains(fixture *f, const void *text);
@@ -289,9 +309,10 @@ static void test_replay_publishes_projections_and_markers_a_subscriber_sees(void
     i = view_find(&f.view, "!synced/Node");
     assert_int_equal(f.view.lens[i], 0);
     i = view_find(&f.view, PROTO_KEY_EOS);
-    uint64_t run = 0;
-    assert_int_equal(proto_eos_decode(&run, f.view.bodies[i], f.view.lens[i]), 0);
-    assert_true(run == watcher_run_id(f.w));
+    proto_eos eos;
+    assert_int_equal(proto_eos_decode(&eos, f.view.bodies[i], f.view.lens[i]), 0);
+    assert_true(eos.run_id == watcher_run_id(f.w));
+    assert_false(eos.has_models); /* the planner adds those on its copies */
 
     assert_non_null(strstr(log, "watch-with-bad-line.ndjson:3: invalid JSON"));
     assert_non_null(strstr(log, "watch-with-bad-line.ndjson:7: Service default/bad: "
@@ -380,7 +401,7 @@ static void test_follow_marks_synced_without_eos_and_publishes_appended_events(v
     /* Following has no end, so it is never "caught up". */
     send_progress(&f, "admin", watcher_run_id(f.w), 0, 0, NULL);
     assert_true(pump_until(&f, lag_contains, "has no end"));
-    assert_int_equal(watcher_verdict_of(f.w, "admin"), WATCHER_RUNNING);
+    assert_int_equal(watcher_verdict_of(f.w, "admin", clock_now_ms()), WATCHER_RUNNING);
     fixture_stop(&f);
     unlink(path);
 }
@@ -492,7 +513,7 @@ typedef struct {
 static bool verdict_is(fixture *f, const void *arg)
 {
     const verdict_arg *want = arg;
-    return watcher_verdict_of(f->w, want->tenant) == want->verdict;
+    return watcher_verdict_of(f->w, want->tenant, clock_now_ms()) == want->verdict;
 }
 
 static bool lag_contains(fixture *f, const void *text)
@@ -500,6 +521,17 @@ static bool lag_contains(fixture *f, const void *text)
     char lag[512];
     watcher_describe_lag(f->w, "admin", lag, sizeof lag);
     return strstr(lag, text) != NULL;
+}
+
+static void print_failures(fixture *f, char *text, size_t len)
+{
+    FILE *out = tmpfile();
+    assert_non_null(out);
+    watcher_print_failures(f->w, "admin", out);
+    rewind(out);
+    size_t n = fread(text, 1, len - 1, out);
+    text[n] = '\0';
+    fclose(out);
 }
 
 static void test_caught_up_only_when_the_tenant_applied_this_runs_end(void **state)
@@ -515,9 +547,9 @@ static void test_caught_up_only_when_the_tenant_applied_this_runs_end(void **sta
     send_progress(&f, "other", run, 0, 0, NULL);     /* another tenant */
     send_progress(&f, "admin", 0, 3, 0, NULL);
     assert_true(pump_until(&f, lag_contains,
-                           "the syncer of tenant admin has not reached the end of this replay "
-                           "(3 model(s) pending, 0 failed)"));
-    assert_int_equal(watcher_verdict_of(f.w, "admin"), WATCHER_RUNNING);
+                           "the syncer of tenant admin has not reached the end of this replay: "
+                           "3 of 3 model(s) applied, 3 pending, 0 failed"));
+    assert_int_equal(watcher_verdict_of(f.w, "admin", clock_now_ms()), WATCHER_RUNNING);
 
     send_progress(&f, "admin", run, 0, 0, NULL);
     verdict_arg want = {"admin", WATCHER_CAUGHT_UP};
@@ -533,21 +565,71 @@ static void test_models_refused_by_the_controller_fail_the_run_with_one_line_eac
     assert_true(pump_until(&f, replay_done, NULL));
     send_object_status(&f, "Service/ns/x", NULL, "Invalid port 0");
     send_object_status(&f, "Service/ns/ok", "10.0.0.9", NULL);
-    send_progress(&f, "admin", watcher_run_id(f.w), 0, 1, "Invalid port 0");
+    send_progress_of(&f, "admin", watcher_run_id(f.w), 0, 1, "Invalid port 0",
+                     (model_set){2, 0xab}, (model_set){1, 0xa});
     verdict_arg want = {"admin", WATCHER_FAILED};
     assert_true(pump_until(&f, verdict_is, &want));
 
-    FILE *out = tmpfile();
-    watcher_print_failures(f.w, "admin", out);
-    char text[1024] = "";
-    rewind(out);
-    size_t n = fread(text, 1, sizeof text - 1, out);
-    text[n] = '\0';
-    fclose(out);
+    char text[1024];
+    print_failures(&f, text, sizeof text);
+    /* The last line says how many are missing and why. */
     assert_string_equal(text,
-                        "kavi-watcher: tenant admin: 1 model(s) refused by the controller: "
-                        "Invalid port 0\n"
-                        "kavi-watcher: Service ns/x: Invalid port 0\n");
+                        "kavi-watcher: Service ns/x: Invalid port 0\n"
+                        "kavi-watcher: tenant admin applied 1 of 2 models; 1 missing; "
+                        "last controller error: Invalid port 0\n");
+    fixture_stop(&f);
+}
+
+static bool progress_applied_is(fixture *f, const void *count)
+{
+    char lag[512], want[64];
+    watcher_describe_lag(f->w, "admin", lag, sizeof lag);
+    snprintf(want, sizeof want, "applied %u", *(const unsigned *)count);
+    return strstr(lag, want) != NULL;
+}
+
+/* The syncer reached the end with nothing pending or refused, but what it
+ * applied is not what the planner published (a model lost on the way, or
+ * an older version): never success; a failure once the bus had the time
+ * to repair it, saying what is missing. */
+static void test_an_applied_set_short_of_the_published_one_is_not_success(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_start(&f, DATA_DIR "watch-with-bad-line.ndjson", false, 0);
+    assert_true(pump_until(&f, replay_done, NULL));
+    uint64_t run = watcher_run_id(f.w);
+
+    /* Same count, another digest: a model in a version not published. */
+    send_progress_of(&f, "admin", run, 0, 0, NULL, (model_set){5, 0x1111}, (model_set){5, 0x2222});
+    unsigned five = 5;
+    assert_true(pump_until(&f, progress_applied_is, &five));
+    int64_t now = clock_now_ms();
+    assert_int_equal(watcher_verdict_of(f.w, "admin", now), WATCHER_RUNNING);
+    assert_int_equal(watcher_verdict_of(f.w, "admin", now + WATCHER_VERIFY_GRACE_MS + 1000),
+                     WATCHER_FAILED);
+    char text[1024];
+    print_failures(&f, text, sizeof text);
+    assert_non_null(strstr(text, "tenant admin applied 5 models, but not all in the versions "
+                                 "the planner published"));
+
+    /* A fifth lost on the way: the line counts them. */
+    send_progress_of(&f, "admin", run, 0, 0, NULL, (model_set){1000, 0x1}, (model_set){800, 0x2});
+    unsigned eight_hundred = 800;
+    assert_true(pump_until(&f, progress_applied_is, &eight_hundred));
+    now = clock_now_ms();
+    assert_int_equal(watcher_verdict_of(f.w, "admin", now), WATCHER_RUNNING);
+    assert_int_equal(watcher_verdict_of(f.w, "admin", now + WATCHER_VERIFY_GRACE_MS + 1000),
+                     WATCHER_FAILED);
+    print_failures(&f, text, sizeof text);
+    assert_string_equal(text, "kavi-watcher: tenant admin applied 800 of 1000 models; 200 "
+                              "missing; the controller refused none: they never reached the "
+                              "syncer\n");
+
+    /* The bus re-sent them and the syncer applied them: success. */
+    send_progress_of(&f, "admin", run, 0, 0, NULL, (model_set){1000, 0x1}, (model_set){1000, 0x1});
+    verdict_arg want = {"admin", WATCHER_CAUGHT_UP};
+    assert_true(pump_until(&f, verdict_is, &want));
     fixture_stop(&f);
 }
 
@@ -563,6 +645,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_tenant_letting_go_does_not_clear_another_tenants_status),
         cmocka_unit_test(test_caught_up_only_when_the_tenant_applied_this_runs_end),
         cmocka_unit_test(test_models_refused_by_the_controller_fail_the_run_with_one_line_each),
+        cmocka_unit_test(test_an_applied_set_short_of_the_published_one_is_not_success),
     };
     log_init("test_watcher_loop", LOG_INFO);
     if (argc > 1)
