@@ -235,14 +235,6 @@ void proto_model_destroy(proto_model **model_p)
 
 uint64_t proto_model_fingerprint(const char *key, const void *body, size_t len)
 {
-    const uint64_t prime = 0x100000001b3ull;
-    uint64_t hash = 0xcbf29ce484222325ull;
-    const unsigned char *bytes = (const unsigned char *)key;
-    for (size_t i = 0; key && bytes[i]; i++)
-        hash = (hash ^ bytes[i]) * prime;
-    hash *= prime; /* the NUL between key and body */
-    bytes = body;
-    for (size_t i = 0; i < len; i++)
-        hash = (hash ^ bytes[i]) * prime;
-    return hash;
+    /* The same digest the bus verifies snapshots with: one hash, one place. */
+    return proto_entry_digest(key ? key : "", body, len);
 }
