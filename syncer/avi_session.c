@@ -872,8 +872,7 @@ static void session_on_blocking_answer(void *payload, const avi_answer *a)
     snprintf(w->session->message, sizeof w->session->message, "%s", a->message);
 }
 
-/* Drives the session until *done, or the abort flag. */
-static bool session_run_until(avi_session_t *s, const bool *done)
+bool avi_session_run_until(avi_session_t *s, const bool *done)
 {
     while (!*done) {
         if (session_aborted(s))
@@ -903,7 +902,7 @@ int avi_session_request(avi_session_t *s, const char *method, const char *path,
         snprintf(s->error, sizeof s->error, "%s %.200s: %s", method, path, kv_strerror(rc));
         return rc;
     }
-    if (!session_run_until(s, &w.done)) {
+    if (!avi_session_run_until(s, &w.done)) {
         avi_session_cancel(s, &call);
         snprintf(s->error, sizeof s->error, "%s %.200s: interrupted", method, path);
         return KV_ERR_AGAIN;

@@ -35,6 +35,7 @@
 
 #include <jansson.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -89,6 +90,9 @@ unsigned avi_session_pending(const avi_session_t *session);
 int avi_session_pollitems(const avi_session_t *session, zmq_pollitem_t *items, int max);
 int64_t avi_session_timeout_ms(const avi_session_t *session, int64_t now_ms);
 void avi_session_step(avi_session_t *session, int64_t now_ms);
+/* Drives the session itself until *done becomes true (false: the abort
+ * flag was raised first). */
+bool avi_session_run_until(avi_session_t *session, const bool *done);
 
 /* One blocking REST call; see the header comment for the results. `path` starts with
  * "/" ("/api/pool?name=x"); `body` is borrowed and sent as JSON (NULL: no
