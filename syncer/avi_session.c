@@ -43,6 +43,7 @@
 #define SESSION_PAUSE_INITIAL_MS 500
 #define SESSION_PAUSE_MAX_MS 10000
 #define SESSION_WAIT_SLICE_MS 100 /* blocking calls look at the abort flag this often */
+#define SESSION_THROTTLED_MAX 16  /* 429s one call sits out before it is answered transient */
 
 typedef struct {
     avi_call_t *head;
@@ -57,6 +58,7 @@ struct avi_call {
     avi_answer_fn fn;
     void *payload;
     unsigned attempts;   /* transient answers so far */
+    unsigned throttled;  /* 429s so far: the session's wait, not this call's failure */
     bool replayed;       /* sent again after a fresh login */
     unsigned generation; /* the login it went out under */
     int64_t due_ms;      /* not before (its own retry backoff) */
@@ -97,7 +99,7 @@ struct avi_session {
     bool pump_again;
 
     int64_t paused_until_ms; /* the whole session waits (429, upgrade, login failing) */
-    bool probing;            /* after a pause: one call at a time until one gets through */
+    unsigned window;         /* calls allowed on the wire: 1 after a pause, +1 per success */
     backoff_t pause_backoff;
     unsigned pauses;
 
@@ -198,6 +200,7 @@ int avi_session_new(avi_session_t **out, const kv_config *cfg, const char *tenan
     s->max_in_flight = cfg->controller_parallel > 0 ? (unsigned)cfg->controller_parallel
                                                     : SESSION_DEFAULT_PARALLEL;
     backoff_init(&s->pause_backoff, SESSION_PAUSE_INITIAL_MS, SESSION_PAUSE_MAX_MS);
+    s->window = s->max_in_flight;
     s->base = session_base_url(cfg->controller_host);
     s->tenant = strdup(tenant ? tenant : (cfg->tenant_name ? cfg->tenant_name : "admin"));
     s->username = strdup(cfg->username);
@@ -299,6 +302,7 @@ void avi_session_set_retry(avi_session_t *s, unsigned attempts, int64_t initial_
 void avi_session_set_parallel(avi_session_t *s, unsigned max_in_flight)
 {
     s->max_in_flight = max_in_flight ? max_in_flight : 1;
+    s->window = s->max_in_flight;
 }
 
 void avi_session_set_abort_flag(avi_session_t *s, volatile sig_atomic_t *flag)
@@ -532,7 +536,7 @@ static void session_pause(avi_session_t *s, int64_t now, int64_t retry_after_ms,
         s->pauses++;
         log_warn("avi session: %s; holding every request for %lld ms", why, (long long)wait);
     }
-    s->probing = true;
+    s->window = 1; /* then one probe, and more as calls get through */
 }
 
 static bool session_is_upgrade(long status, const char *message)
@@ -642,8 +646,15 @@ static avi_call_t *session_first_due(avi_session_t *s, int64_t now)
     return NULL;
 }
 
+/* Calls allowed on the wire now. */
+static unsigned session_window(const avi_session_t *s)
+{
+    return s->window < s->max_in_flight ? s->window : s->max_in_flight;
+}
+
 /* Sends what may go now: a login when none holds, then due calls up to the
- * bound (one while probing after a pause). Re-entered from answers: the
+ * window (the bound; one probe after a pause, opening up again as calls
+ * get through, so a throttled controller is not met by a burst). Re-entered from answers: the
  * outer run loops again instead. */
 static void session_pump(avi_session_t *s)
 {
@@ -663,8 +674,7 @@ static void session_pump(avi_session_t *s)
             continue;
         }
         for (;;) {
-            unsigned limit = s->probing ? 1 : s->max_in_flight;
-            if (s->n_wire >= limit)
+            if (s->n_wire >= session_window(s))
                 break;
             avi_call_t *c = session_first_due(s, now);
             if (!c)
@@ -712,7 +722,8 @@ static void session_on_call_done(void *payload, const http_response *r)
     }
     parsed = session_parse(r);
     if (status >= 200 && status < 300) {
-        s->probing = false;
+        if (s->window < s->max_in_flight)
+            s->window++;
         backoff_reset(&s->pause_backoff);
         session_answer(s, c, &s->wire, KV_OK, status, parsed, "");
         goto out_pump;
@@ -743,7 +754,7 @@ static void session_on_call_done(void *payload, const http_response *r)
     }
     if (status == 429 || (status >= 500 && r->retry_after_ms >= 0)) {
         session_pause(s, now, r->retry_after_ms, message);
-        if (++c->attempts >= s->attempts) {
+        if (++c->throttled >= SESSION_THROTTLED_MAX) {
             session_answer(s, c, &s->wire, KV_ERR_AGAIN, status, parsed, message);
             goto out_pump;
         }
@@ -752,7 +763,8 @@ static void session_on_call_done(void *payload, const http_response *r)
     }
     if (status >= 500)
         goto out_transient;
-    s->probing = false; /* the controller answered: a refusal is not a pause */
+    if (s->window < s->max_in_flight)
+        s->window++; /* the controller answered: a refusal is not a pause */
     session_answer(s, c, &s->wire, KV_ERR_HTTP, status, parsed, message);
     goto out_pump;
 
@@ -832,7 +844,7 @@ int64_t avi_session_timeout_ms(const avi_session_t *s, int64_t now)
     int64_t due = INT64_MAX;
     if (now < s->paused_until_ms) {
         due = s->paused_until_ms;
-    } else if (s->logged_in && s->n_wire < (s->probing ? 1 : s->max_in_flight)) {
+    } else if (s->logged_in && s->n_wire < session_window(s)) {
         for (const avi_call_t *c = s->waiting.head; c; c = c->next)
             if (c->due_ms < due)
                 due = c->due_ms;

@@ -11,7 +11,8 @@
  *     refused again after its own replay is answered 401;
  *   - 429 and 403 "Configuration is disallowed during upgrade" (and any 5xx
  *     with Retry-After): the whole session backs off on one timer, then
- *     sends a single probe; the others follow once the probe gets through;
+ *     sends a single probe and opens up again by one call per success, so
+ *     a throttled controller is not met by a burst;
  *   - other 5xx and transport errors: that request alone is retried with
  *     backoff, a few attempts, then answered transient.
  *
