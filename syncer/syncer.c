@@ -37,6 +37,7 @@
 #define SYNCER_GC_EVERY_MS 600000 /* retry deletions the controller refused earlier */
 #define SYNCER_IDLE_WAIT_MS 1000 /* upper bound on one poll, so no wait is unbounded */
 #define SYNCER_STREAM_MAX 256
+#define SYNCER_JOBS_PER_REQUEST 4 /* model jobs per request slot on the wire */
 
 typedef enum {
     MODEL_PENDING = 0,
@@ -91,7 +92,7 @@ struct syncer {
     syncer_model *models;
     volatile sig_atomic_t *stop;
     unsigned jobs;      /* model jobs on the wire */
-    unsigned max_jobs;  /* controllerParallelRequests */
+    unsigned max_jobs;  /* controllerParallelRequests × SYNCER_JOBS_PER_REQUEST */
     reconcile_job_t *gc_job;
     reconcile_outcome gc_outcome;
 
@@ -952,7 +953,10 @@ int syncer_new(syncer_t **out, const kv_config *cfg, const char *tenant, void *z
         return KV_ERR_NOMEM;
     s->cfg = cfg;
     s->zmq_ctx = zmq_ctx;
-    s->max_jobs = cfg->controller_parallel > 0 ? (unsigned)cfg->controller_parallel : 1;
+    /* More models than requests on the wire: a model whose call waits out
+     * a retry holds no connection, and the session queues the rest. */
+    s->max_jobs = (cfg->controller_parallel > 0 ? (unsigned)cfg->controller_parallel : 1) *
+                  SYNCER_JOBS_PER_REQUEST;
     s->backoff_initial_ms = SYNCER_BACKOFF_INITIAL_MS;
     s->backoff_max_ms = SYNCER_BACKOFF_MAX_MS;
     backoff_init(&s->cache_backoff, s->backoff_initial_ms, s->backoff_max_ms);
