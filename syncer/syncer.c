@@ -788,7 +788,7 @@ static void syncer_start_model(syncer_t *s, syncer_model *m)
         syncer_on_apply_done(m, rc); /* an invalid model: refused without a request */
 }
 
-static void syncer_collect_garbage(syncer_t *s, int64_t now)
+static void syncer_collect_garbage(syncer_t *s)
 {
     syncer_name *wanted = NULL;
     syncer_forget_stale(s);
@@ -800,8 +800,7 @@ static void syncer_collect_garbage(syncer_t *s, int64_t now)
     if (rc < 0) {
         s->gc_outcome.result = RECONCILE_TRANSIENT;
         s->gc_job = NULL;
-        (void)now;
-        syncer_on_gc_done(s, rc);
+        syncer_on_gc_done(s, rc); /* retried after the GC backoff */
     }
 }
 
@@ -907,7 +906,7 @@ int syncer_step(syncer_t *s, int64_t max_wait_ms)
             syncer_start_model(s, model);
             break;
         case WORK_GC:
-            syncer_collect_garbage(s, now);
+            syncer_collect_garbage(s);
             break;
         case WORK_NONE:
             break;
