@@ -23,6 +23,7 @@
 typedef enum {
     FIELD_STRING,
     FIELD_BOOL,
+    FIELD_PARALLEL,
     FIELD_SERVICE_TYPE,
     FIELD_SHARD_SIZE,
     FIELD_IP_FAMILY,
@@ -86,6 +87,7 @@ static const config_field config_schema[] = {
     {"logLevel", FIELD_LOG_LEVEL, AT(log_level), NULL},
     {"deleteConfig", FIELD_BOOL, AT(delete_config), NULL},
     {"controllerCAFile", FIELD_STRING, AT(controller_ca_file), NULL},
+    {"controllerParallelRequests", FIELD_PARALLEL, AT(controller_parallel), NULL},
     {"runtimeDir", FIELD_STRING, AT(runtime_dir), NULL},
     {"kubernetes", FIELD_SECTION, 0, kubernetes_section},
     {"credentials", FIELD_SECTION, 0, credentials_section},
@@ -151,6 +153,19 @@ static int read_bool(config_loader *ld, const char *key, const yaml_node_t *node
         return KV_OK;
     }
     return config_fail(ld, node, "key '%s' must be true or false", key);
+}
+
+/* The syncer's requests on the wire at once: 1 to CONFIG_PARALLEL_MAX. */
+static int read_parallel(config_loader *ld, const char *key, const yaml_node_t *node, int *out)
+{
+    const char *value = scalar_of(node);
+    char *end = NULL;
+    long n = value ? strtol(value, &end, 10) : 0;
+    if (!value || end == value || *end || n < 1 || n > CONFIG_PARALLEL_MAX)
+        return config_fail(ld, node, "key '%s' must be a whole number from 1 to %d", key,
+                           CONFIG_PARALLEL_MAX);
+    *out = (int)n;
+    return KV_OK;
 }
 
 /* Reads a scalar that must be one of `choices`; returns its index. */
@@ -283,6 +298,8 @@ static int read_field(config_loader *ld, kv_config *cfg, const config_field *fie
         return read_string(ld, path, node, (char **)(base + field->offset));
     case FIELD_BOOL:
         return read_bool(ld, path, node, (bool *)(base + field->offset));
+    case FIELD_PARALLEL:
+        return read_parallel(ld, path, node, (int *)(base + field->offset));
     case FIELD_SERVICE_TYPE:
         if (scalar_of(node) && strcmp(scalar_of(node), "NodePortLocal") == 0)
             return config_fail(ld, node, "key '%s': NodePortLocal is not supported by kavi", path);
@@ -403,6 +420,7 @@ int config_load_string(kv_config **out, const char *yaml, const char *origin, ch
         return KV_ERR_NOMEM;
     whole->cfg.log_level = LOG_INFO;
     whole->cfg.shard_count = 8;
+    whole->cfg.controller_parallel = CONFIG_PARALLEL_DEFAULT;
     whole->cfg.node_port_mode = false;
     if (!yaml_parser_initialize(&parser)) {
         free(whole);

@@ -14,6 +14,10 @@
 
 #include "common/log.h"
 
+/* controllerParallelRequests: AKO runs 8 REST workers (GraphLayer, LARGE shard). */
+#define CONFIG_PARALLEL_DEFAULT 8
+#define CONFIG_PARALLEL_MAX 32
+
 typedef struct {
     char *key;
     char *value;
@@ -41,6 +45,7 @@ typedef struct {
     char *ip_family;                 /* ipFamily: V4 | V6 | V4_V6 */
     char *controller_host;           /* controllerHost: [scheme://]host[:port] */
     char *controller_version;        /* controllerVersion: X-Avi-Version */
+    int controller_parallel;         /* controllerParallelRequests: REST calls on the wire */
     char *tenant_name;               /* tenantName */
     char *cloud_name;                /* cloudName */
     char *se_group_name;             /* serviceEngineGroupName */

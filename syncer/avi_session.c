@@ -1,4 +1,4 @@
-/* avi_session.c — libcurl REST client for one Avi Controller and tenant.
+/* avi_session.c — the Avi Controller's glue on the HTTP core.
  *
  * What the controller expects (shared/research/avi_api.md §1): POST /login
  * with {"username", "password"|"token"} sets the session cookies and a
@@ -7,58 +7,103 @@
  * dies after 15 idle minutes or a controller restart: the answer is 401 and
  * the cure is one fresh login.
  *
- * Invariants: `logged_in` is true only after a 200 from /login and false
- * again as soon as any request sees 401; the response buffer never holds
- * more than AVI_SESSION_MAX_BODY bytes. */
+ * Invariants:
+ *  - every call is in exactly one place: the waiting queue, on the wire
+ *    (call->http set), or being answered; it is freed once, after its fn;
+ *  - `logged_in` is true only after a 200 from /login and false again as
+ *    soon as a call sent under the current login sees 401/419; at most one
+ *    login is on the wire, and no call goes out while none succeeded;
+ *  - all transfers share one cookie jar (a curl share handle), so a login
+ *    serves every connection;
+ *  - nothing sleeps: a wait is a due time (call->due_ms, paused_until_ms)
+ *    that avi_session_timeout_ms reports to the loop. */
 #include "syncer/avi_session.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "common/backoff.h"
 #include "common/clock.h"
-#include "common/dynbuf.h"
 #include "common/error.h"
+#include "common/http.h"
 #include "common/log.h"
 
 #define SESSION_URL_MAX 8192
 #define SESSION_CSRF_MAX 256
 #define SESSION_MESSAGE_MAX 512
 #define SESSION_ERROR_MAX 1024
-#define SESSION_CONNECT_TIMEOUT_S 5L
-#define SESSION_TIMEOUT_S 30L
+#define SESSION_CONNECT_TIMEOUT_MS 5000L
+#define SESSION_TIMEOUT_MS 30000L
+#define SESSION_DEFAULT_PARALLEL CONFIG_PARALLEL_DEFAULT
+#define SESSION_PAUSE_INITIAL_MS 500
+#define SESSION_PAUSE_MAX_MS 10000
+#define SESSION_WAIT_SLICE_MS 100 /* blocking calls look at the abort flag this often */
+#define SESSION_THROTTLED_MAX 16  /* 429s one call sits out before it is answered transient */
 
-/* Response body with a hard maximum. */
 typedef struct {
-    dynbuf bytes;
-    bool overflow; /* the body passed AVI_SESSION_MAX_BODY and was cut */
-} session_buffer;
+    avi_call_t *head;
+    avi_call_t *tail;
+} call_list;
+
+struct avi_call {
+    avi_session_t *session;
+    char *method;
+    char *path;
+    char *body;          /* serialised JSON, NULL for none */
+    avi_answer_fn fn;
+    void *payload;
+    unsigned attempts;   /* transient answers so far */
+    unsigned throttled;  /* 429s so far: the session's wait, not this call's failure */
+    bool replayed;       /* sent again after a fresh login */
+    unsigned generation; /* the login it went out under */
+    int64_t due_ms;      /* not before (its own retry backoff) */
+    backoff_t backoff;
+    http_request_t *http; /* on the wire */
+    avi_call_t *prev;
+    avi_call_t *next;
+};
 
 struct avi_session {
-    CURL *curl;
-    char *base;     /* "<scheme>://host[:port]" */
-    char *referer;  /* base + "/" */
+    http_client_t *http;
+    CURLSH *share;      /* the cookie jar every transfer uses */
+    CURL *jar;          /* an idle handle on the share, to read and clear the jar */
+    char *base;         /* "<scheme>://host[:port]" */
+    char *referer;      /* base + "/" */
     char *tenant;
     char *username;
-    char *password; /* NULL when logging in with a token */
+    char *password;     /* NULL when logging in with a token */
     char *token;
     char *version;
     char *ca_file;
     char csrf[SESSION_CSRF_MAX];
     char header_csrf[SESSION_CSRF_MAX]; /* csrftoken seen in a Set-Cookie header */
+
     bool logged_in;
+    unsigned generation; /* counts successful logins */
     unsigned logins;
-    long login_status; /* status of the last /login answer, 0 if none */
-    session_buffer body;
-    char curl_error[CURL_ERROR_SIZE];
-    char error[SESSION_ERROR_MAX];
+    http_request_t *login; /* the login on the wire */
+    long login_status;     /* status of the last /login answer, 0 if none */
+    bool login_refused;    /* the last login was answered with a final 4xx */
+    char login_error[SESSION_ERROR_MAX]; /* why the last login failed */
+
+    call_list waiting;
+    call_list wire;
+    unsigned n_wire;
+    unsigned max_in_flight;
+    bool pumping;
+    bool pump_again;
+
+    int64_t paused_until_ms; /* the whole session waits (429, upgrade, login failing) */
+    unsigned window;         /* calls allowed on the wire: 1 after a pause, +1 per success */
+    backoff_t pause_backoff;
+    unsigned pauses;
+
+    char error[SESSION_ERROR_MAX];     /* of the last blocking call */
     char message[SESSION_MESSAGE_MAX];
     unsigned attempts;
     int64_t retry_initial_ms;
@@ -66,74 +111,49 @@ struct avi_session {
     volatile sig_atomic_t *abort_flag;
 };
 
-/* ---- buffers and callbacks ----------------------------------------------- */
+/* ---- call lists ------------------------------------------------------------ */
 
-static size_t session_write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+static void list_push_back(call_list *l, avi_call_t *c)
 {
-    session_buffer *b = userdata;
-    size_t n = size * nmemb;
-    int rc = dynbuf_append(&b->bytes, ptr, n);
-    if (rc == KV_ERR_TOO_LARGE)
-        b->overflow = true;
-    return rc == KV_OK ? n : 0; /* 0 aborts the transfer with CURLE_WRITE_ERROR */
+    c->next = NULL;
+    c->prev = l->tail;
+    if (l->tail)
+        l->tail->next = c;
+    else
+        l->head = c;
+    l->tail = c;
 }
 
-/* Remembers a csrftoken from Set-Cookie, in case the cookie engine declines
- * to store it (a Secure cookie over plain HTTP, for one). */
-static size_t session_read_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+static void list_push_front(call_list *l, avi_call_t *c)
 {
-    avi_session_t *s = userdata;
-    size_t n = size * nmemb;
-    static const char prefix[] = "set-cookie:";
-    if (n <= sizeof prefix - 1 || strncasecmp(ptr, prefix, sizeof prefix - 1) != 0)
-        return n;
-    size_t i = sizeof prefix - 1;
-    while (i < n && (ptr[i] == ' ' || ptr[i] == '\t'))
-        i++;
-    static const char name[] = "csrftoken=";
-    if (n - i < sizeof name - 1 || strncmp(ptr + i, name, sizeof name - 1) != 0)
-        return n;
-    i += sizeof name - 1;
-    size_t start = i;
-    while (i < n && ptr[i] != ';' && ptr[i] != '\r' && ptr[i] != '\n')
-        i++;
-    size_t len = i - start;
-    if (len > 0 && len < sizeof s->header_csrf) {
-        memcpy(s->header_csrf, ptr + start, len);
-        s->header_csrf[len] = '\0';
-    }
-    return n;
+    c->prev = NULL;
+    c->next = l->head;
+    if (l->head)
+        l->head->prev = c;
+    else
+        l->tail = c;
+    l->head = c;
 }
 
-static int session_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
-                            curl_off_t ultotal, curl_off_t ulnow)
+static void list_remove(call_list *l, avi_call_t *c)
 {
-    (void)dltotal;
-    (void)dlnow;
-    (void)ultotal;
-    (void)ulnow;
-    const avi_session_t *s = userdata;
-    return s->abort_flag && *s->abort_flag ? 1 : 0;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        l->tail = c->prev;
+    c->prev = c->next = NULL;
 }
 
-static bool session_aborted(const avi_session_t *s)
+static void call_free(avi_call_t *c)
 {
-    return s->abort_flag && *s->abort_flag;
-}
-
-/* Sleeps in short slices so that a signal ends the wait promptly. */
-static void session_sleep_ms(const avi_session_t *s, int64_t ms)
-{
-    int64_t deadline = clock_now_ms() + ms;
-    for (;;) {
-        int64_t left = deadline - clock_now_ms();
-        if (left <= 0 || session_aborted(s))
-            return;
-        if (left > 50)
-            left = 50;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)left * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    free(c->method);
+    free(c->path);
+    free(c->body);
+    free(c);
 }
 
 /* ---- construction ---------------------------------------------------------- */
@@ -174,10 +194,13 @@ int avi_session_new(avi_session_t **out, const kv_config *cfg, const char *tenan
     avi_session_t *s = calloc(1, sizeof *s);
     if (!s)
         return KV_ERR_NOMEM;
-    dynbuf_init(&s->body.bytes, AVI_SESSION_MAX_BODY);
     s->attempts = 4;
     s->retry_initial_ms = 250;
     s->retry_max_ms = 2000;
+    s->max_in_flight = cfg->controller_parallel > 0 ? (unsigned)cfg->controller_parallel
+                                                    : SESSION_DEFAULT_PARALLEL;
+    backoff_init(&s->pause_backoff, SESSION_PAUSE_INITIAL_MS, SESSION_PAUSE_MAX_MS);
+    s->window = s->max_in_flight;
     s->base = session_base_url(cfg->controller_host);
     s->tenant = strdup(tenant ? tenant : (cfg->tenant_name ? cfg->tenant_name : "admin"));
     s->username = strdup(cfg->username);
@@ -187,8 +210,7 @@ int avi_session_new(avi_session_t **out, const kv_config *cfg, const char *tenan
     s->password = cfg->auth_token ? NULL : session_strdup_or_null(cfg->password);
     s->version = strdup(cfg->controller_version ? cfg->controller_version : "22.1.3");
     s->ca_file = session_strdup_or_null(cfg->controller_ca_file);
-    s->curl = curl_easy_init();
-    if (!s->base || !s->tenant || !s->username || !s->version || !s->curl ||
+    if (!s->base || !s->tenant || !s->username || !s->version ||
         (cfg->auth_token && !s->token) || (!cfg->auth_token && !s->password) ||
         (cfg->controller_ca_file && !s->ca_file))
         goto fail_destroy;
@@ -197,25 +219,16 @@ int avi_session_new(avi_session_t **out, const kv_config *cfg, const char *tenan
     if (!s->referer)
         goto fail_destroy;
     snprintf(s->referer, referer_len, "%s/", s->base);
-
-    CURL *c = s->curl;
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_COOKIEFILE, ""); /* in-memory cookie engine */
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, SESSION_CONNECT_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, SESSION_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, session_write_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s->body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, session_read_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, session_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->curl_error);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (s->ca_file)
-        curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
+    /* As many connections as requests on the wire, and one for the login. */
+    if (http_client_new(&s->http, (long)s->max_in_flight + 1) < 0)
+        goto fail_destroy;
+    s->share = curl_share_init();
+    s->jar = curl_easy_init();
+    if (!s->share || !s->jar)
+        goto fail_destroy;
+    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+    curl_easy_setopt(s->jar, CURLOPT_SHARE, s->share);
+    curl_easy_setopt(s->jar, CURLOPT_COOKIEFILE, "");
     *out = s;
     return KV_OK;
 
@@ -224,13 +237,28 @@ fail_destroy:
     return KV_ERR_NOMEM;
 }
 
+static void session_drop_list(call_list *l)
+{
+    while (l->head) {
+        avi_call_t *c = l->head;
+        list_remove(l, c);
+        call_free(c);
+    }
+}
+
 void avi_session_destroy(avi_session_t **session)
 {
     avi_session_t *s = *session;
     if (!s)
         return;
-    if (s->curl)
-        curl_easy_cleanup(s->curl);
+    /* Transfers first: they use the share. */
+    http_client_destroy(&s->http);
+    session_drop_list(&s->waiting);
+    session_drop_list(&s->wire);
+    if (s->jar)
+        curl_easy_cleanup(s->jar);
+    if (s->share)
+        curl_share_cleanup(s->share);
     free(s->base);
     free(s->referer);
     free(s->tenant);
@@ -243,7 +271,6 @@ void avi_session_destroy(avi_session_t **session)
     free(s->token);
     free(s->version);
     free(s->ca_file);
-    dynbuf_free(&s->body.bytes);
     free(s);
     *session = NULL;
 }
@@ -253,6 +280,14 @@ const char *avi_session_tenant(const avi_session_t *s) { return s->tenant; }
 const char *avi_session_error(const avi_session_t *s) { return s->error; }
 const char *avi_session_message(const avi_session_t *s) { return s->message; }
 unsigned avi_session_logins(const avi_session_t *s) { return s->logins; }
+unsigned avi_session_pauses(const avi_session_t *s) { return s->pauses; }
+unsigned avi_session_pending(const avi_session_t *s)
+{
+    unsigned n = s->n_wire;
+    for (const avi_call_t *c = s->waiting.head; c; c = c->next)
+        n++;
+    return n;
+}
 
 void avi_session_set_retry(avi_session_t *s, unsigned attempts, int64_t initial_ms,
                            int64_t max_ms)
@@ -260,6 +295,14 @@ void avi_session_set_retry(avi_session_t *s, unsigned attempts, int64_t initial_
     s->attempts = attempts ? attempts : 1;
     s->retry_initial_ms = initial_ms;
     s->retry_max_ms = max_ms;
+    /* Tests shorten every timer, the session's pause too. */
+    backoff_init(&s->pause_backoff, initial_ms, max_ms);
+}
+
+void avi_session_set_parallel(avi_session_t *s, unsigned max_in_flight)
+{
+    s->max_in_flight = max_in_flight ? max_in_flight : 1;
+    s->window = s->max_in_flight;
 }
 
 void avi_session_set_abort_flag(avi_session_t *s, volatile sig_atomic_t *flag)
@@ -267,7 +310,25 @@ void avi_session_set_abort_flag(avi_session_t *s, volatile sig_atomic_t *flag)
     s->abort_flag = flag;
 }
 
-/* ---- one HTTP exchange --------------------------------------------------- */
+static bool session_aborted(const avi_session_t *s)
+{
+    return s->abort_flag && *s->abort_flag;
+}
+
+/* ---- one transfer ------------------------------------------------------------ */
+
+/* Every transfer: TLS as configured, the shared cookie jar. */
+static int session_setup(void *payload, CURL *easy)
+{
+    avi_session_t *s = payload;
+    curl_easy_setopt(easy, CURLOPT_SHARE, s->share);
+    curl_easy_setopt(easy, CURLOPT_COOKIEFILE, ""); /* in-memory cookie engine */
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (s->ca_file)
+        curl_easy_setopt(easy, CURLOPT_CAINFO, s->ca_file);
+    return KV_OK;
+}
 
 static struct curl_slist *session_headers(const avi_session_t *s, bool with_csrf)
 {
@@ -300,71 +361,44 @@ fail_free_list:
     return NULL;
 }
 
-/* Performs one request. Returns KV_OK with *status when the controller
- * answered; KV_ERR_AGAIN on a transport failure; KV_ERR_TOO_LARGE when the
- * answer passed the cap. The body is in s->body. */
-static int session_perform(avi_session_t *s, const char *method, const char *path,
-                           const char *payload, bool with_csrf, long *status)
+/* Starts one transfer to base + path. */
+static int session_send(avi_session_t *s, const char *method, const char *path, const char *body,
+                        bool with_csrf, http_header_fn on_header, http_done_fn on_done,
+                        void *payload, http_request_t **out)
 {
     char url[SESSION_URL_MAX];
-    *status = 0;
     int n = snprintf(url, sizeof url, "%s%s", s->base, path);
-    if (n < 0 || (size_t)n >= sizeof url) {
-        snprintf(s->error, sizeof s->error, "%s %.200s: URL longer than %d bytes", method, path,
-                 SESSION_URL_MAX);
+    if (n < 0 || (size_t)n >= sizeof url)
         return KV_ERR_TOO_LARGE;
-    }
     struct curl_slist *headers = session_headers(s, with_csrf);
     if (!headers)
         return KV_ERR_NOMEM;
-
-    dynbuf_reset(&s->body.bytes);
-    s->body.overflow = false;
-    s->curl_error[0] = '\0';
-
-    CURL *c = s->curl;
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    /* The handle is reused: reset the method state left by the last call. */
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
-    if (payload) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
-    }
-    if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    else if (strcmp(method, "POST") == 0 && !payload) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-    }
-
-    CURLcode cc = curl_easy_perform(c);
-    /* The handle must not keep pointers to what the caller frees next. */
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
-    curl_slist_free_all(headers);
-    if (s->body.overflow) {
-        snprintf(s->error, sizeof s->error, "%s %.200s: response larger than %u bytes", method,
-                 path, AVI_SESSION_MAX_BODY);
-        snprintf(s->message, sizeof s->message, "response too large");
-        return KV_ERR_TOO_LARGE;
-    }
-    if (cc != CURLE_OK) {
-        snprintf(s->error, sizeof s->error, "%s %.200s: %s", method, path,
-                 s->curl_error[0] ? s->curl_error : curl_easy_strerror(cc));
-        snprintf(s->message, sizeof s->message, "%s",
-                 s->curl_error[0] ? s->curl_error : curl_easy_strerror(cc));
-        return KV_ERR_AGAIN;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    return KV_OK;
+    http_request_spec spec = {
+        .method = method,
+        .url = url,
+        .headers = headers,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .body_max = AVI_SESSION_MAX_BODY,
+        .connect_timeout_ms = SESSION_CONNECT_TIMEOUT_MS,
+        .timeout_ms = SESSION_TIMEOUT_MS,
+        .on_header = on_header,
+        .setup = session_setup,
+        .setup_payload = s,
+        .on_done = on_done,
+        .payload = payload,
+    };
+    return http_client_start(s->http, &spec, out);
 }
+
+/* ---- reading answers ----------------------------------------------------------- */
 
 /* The controller's text out of an error body: {"error": ...}, {"detail":
  * ...}, a JSON string, or the bare text ("CSRF token missing or
- * incorrect."). Whitespace at the end is dropped; the result is cut to fit. */
-static void session_take_message(avi_session_t *s, const json_t *parsed)
+ * incorrect."). Whitespace at the end is dropped; the result is cut to fit
+ * and kept on one line. */
+static void session_message_of(char *out, size_t out_len, const json_t *parsed, const char *body,
+                               size_t body_len)
 {
     const char *text = NULL;
     size_t len = 0;
@@ -380,40 +414,63 @@ static void session_take_message(avi_session_t *s, const json_t *parsed)
         text = json_string_value(parsed);
         len = json_string_length(parsed);
     }
-    if (!text && s->body.bytes.len > 0) {
-        text = s->body.bytes.data;
-        len = s->body.bytes.len;
+    if (!text && body_len > 0) {
+        text = body;
+        len = body_len;
     }
-    if (!text) {
-        s->message[0] = '\0';
+    out[0] = '\0';
+    if (!text)
         return;
-    }
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
         len--;
-    if (len >= sizeof s->message)
-        len = sizeof s->message - 1;
-    memcpy(s->message, text, len);
-    s->message[len] = '\0';
-    /* One line per log entry: newlines in the controller's text become spaces. */
+    if (len >= out_len)
+        len = out_len - 1;
+    memcpy(out, text, len);
+    out[len] = '\0';
     for (size_t i = 0; i < len; i++)
-        if (s->message[i] == '\n' || s->message[i] == '\r')
-            s->message[i] = ' ';
+        if (out[i] == '\n' || out[i] == '\r')
+            out[i] = ' ';
 }
 
-static json_t *session_parse_body(const avi_session_t *s)
+static json_t *session_parse(const http_response *r)
 {
-    if (s->body.bytes.len == 0)
+    if (r->body_len == 0)
         return NULL;
     json_error_t jerr;
-    return json_loadb(s->body.bytes.data, s->body.bytes.len, JSON_DECODE_ANY, &jerr);
+    return json_loadb(r->body, r->body_len, JSON_DECODE_ANY, &jerr);
 }
 
-/* Reads csrftoken from the cookie jar (or the header seen at login). */
+/* Remembers a csrftoken from Set-Cookie, in case the cookie engine declines
+ * to store it (a Secure cookie over plain HTTP, for one). */
+static void session_login_header(void *payload, const char *ptr, size_t n)
+{
+    avi_session_t *s = payload;
+    static const char prefix[] = "set-cookie:";
+    if (n <= sizeof prefix - 1 || strncasecmp(ptr, prefix, sizeof prefix - 1) != 0)
+        return;
+    size_t i = sizeof prefix - 1;
+    while (i < n && (ptr[i] == ' ' || ptr[i] == '\t'))
+        i++;
+    static const char name[] = "csrftoken=";
+    if (n - i < sizeof name - 1 || strncmp(ptr + i, name, sizeof name - 1) != 0)
+        return;
+    i += sizeof name - 1;
+    size_t start = i;
+    while (i < n && ptr[i] != ';' && ptr[i] != '\r' && ptr[i] != '\n')
+        i++;
+    size_t len = i - start;
+    if (len > 0 && len < sizeof s->header_csrf) {
+        memcpy(s->header_csrf, ptr + start, len);
+        s->header_csrf[len] = '\0';
+    }
+}
+
+/* Reads csrftoken from the shared cookie jar (or the header seen at login). */
 static void session_take_csrf(avi_session_t *s)
 {
     struct curl_slist *cookies = NULL;
     s->csrf[0] = '\0';
-    if (curl_easy_getinfo(s->curl, CURLINFO_COOKIELIST, &cookies) == CURLE_OK) {
+    if (curl_easy_getinfo(s->jar, CURLINFO_COOKIELIST, &cookies) == CURLE_OK) {
         /* Netscape format: domain, tailmatch, path, secure, expires, name, value. */
         for (struct curl_slist *c = cookies; c; c = c->next) {
             const char *field = c->data;
@@ -432,159 +489,469 @@ static void session_take_csrf(avi_session_t *s)
         snprintf(s->csrf, sizeof s->csrf, "%s", s->header_csrf);
 }
 
-int avi_session_login(avi_session_t *s)
+/* ---- answering calls --------------------------------------------------------------- */
+
+static void session_pump(avi_session_t *s);
+
+/* Takes c out of its list and gives fn the answer; c is freed after. */
+static void session_answer(avi_session_t *s, avi_call_t *c, call_list *from, int rc, long status,
+                           json_t *response, const char *message)
+{
+    char error[SESSION_ERROR_MAX] = "";
+    (void)s; /* every caller names the session the call is in */
+    list_remove(from, c);
+    if (rc != KV_OK) {
+        if (status)
+            snprintf(error, sizeof error, "%s %.200s → %ld: %s", c->method, c->path, status,
+                     message);
+        else
+            snprintf(error, sizeof error, "%s %.200s: %s", c->method, c->path, message);
+    }
+    avi_answer a = {
+        .rc = rc,
+        .status = status,
+        .response = response,
+        .error = error,
+        .message = rc == KV_OK ? "" : message,
+    };
+    c->fn(c->payload, &a);
+    call_free(c);
+}
+
+/* Every waiting call is answered with the same failure. */
+static void session_answer_all_waiting(avi_session_t *s, int rc, long status, const char *message)
+{
+    while (s->waiting.head)
+        session_answer(s, s->waiting.head, &s->waiting, rc, status, NULL, message);
+}
+
+/* The whole session waits; the first call after the wait goes alone. */
+static void session_pause(avi_session_t *s, int64_t now, int64_t retry_after_ms, const char *why)
+{
+    int64_t wait = backoff_next_ms(&s->pause_backoff);
+    if (retry_after_ms > wait)
+        wait = retry_after_ms;
+    if (now + wait > s->paused_until_ms) {
+        s->paused_until_ms = now + wait;
+        s->pauses++;
+        log_warn("avi session: %s; holding every request for %lld ms", why, (long long)wait);
+    }
+    s->window = 1; /* then one probe, and more as calls get through */
+}
+
+static bool session_is_upgrade(long status, const char *message)
+{
+    return status == 403 && strstr(message, "Configuration is disallowed during upgrade");
+}
+
+static void session_on_login(void *payload, const http_response *r)
+{
+    avi_session_t *s = payload;
+    char message[SESSION_MESSAGE_MAX];
+    int64_t now = clock_now_ms();
+    s->login = NULL;
+    s->login_status = r->status;
+    s->login_refused = false;
+    if (r->curl_code == CURLE_OK && r->status == 200) {
+        session_take_csrf(s);
+        if (!s->csrf[0])
+            log_warn("avi session: login to %s gave no csrftoken cookie; writes may be refused",
+                     s->base);
+        s->logged_in = true;
+        s->generation++;
+        s->logins++;
+        log_info("avi session: logged in to %s as %s (tenant %s)", s->base, s->username,
+                 s->tenant);
+        session_pump(s);
+        return;
+    }
+    json_t *parsed = session_parse(r);
+    if (r->curl_code != CURLE_OK)
+        snprintf(message, sizeof message, "%s", r->error ? r->error : "transfer failed");
+    else
+        session_message_of(message, sizeof message, parsed, r->body, r->body_len);
+    json_decref(parsed);
+    char text[SESSION_MESSAGE_MAX + 256];
+    snprintf(text, sizeof text, "login as %s: %s", s->username, message);
+    if (r->status)
+        snprintf(s->login_error, sizeof s->login_error, "POST /login as %s → %ld: %s",
+                 s->username, r->status, message);
+    else
+        snprintf(s->login_error, sizeof s->login_error, "POST /login as %s: %s", s->username,
+                 message);
+    bool transient = r->curl_code != CURLE_OK || r->status >= 500 || r->status == 429;
+    if (!transient) {
+        /* Wrong credentials: retrying now will not help. */
+        s->login_refused = true;
+        log_warn("avi session: POST /login as %s → %ld: %s", s->username, r->status, message);
+        session_answer_all_waiting(s, KV_ERR_HTTP, r->status, text);
+        session_pump(s);
+        return;
+    }
+    /* The controller is away or busy: each waiting call spends an attempt,
+     * and the session waits before the next login. */
+    for (avi_call_t *c = s->waiting.head, *next; c; c = next) {
+        next = c->next;
+        if (++c->attempts >= s->attempts || session_aborted(s))
+            session_answer(s, c, &s->waiting, KV_ERR_AGAIN, r->status, NULL, text);
+    }
+    session_pause(s, now, r->retry_after_ms, text);
+    session_pump(s);
+}
+
+static int session_start_login(avi_session_t *s)
 {
     json_t *body = NULL;
     char *payload = NULL;
-    json_t *parsed = NULL;
-    long status = 0;
-    int rc;
-
+    int rc = KV_ERR_NOMEM;
     s->logged_in = false;
     s->csrf[0] = '\0';
     s->header_csrf[0] = '\0';
-    curl_easy_setopt(s->curl, CURLOPT_COOKIELIST, "ALL"); /* old session cookies go */
-
+    curl_easy_setopt(s->jar, CURLOPT_COOKIELIST, "ALL"); /* old session cookies go */
     body = json_pack("{s:s, s:s}", "username", s->username, s->token ? "token" : "password",
                      s->token ? s->token : s->password);
     if (body)
         payload = json_dumps(body, JSON_COMPACT);
-    if (!payload) {
-        rc = KV_ERR_NOMEM;
-        goto out_free_body;
-    }
-    rc = session_perform(s, "POST", "/login", payload, false, &status);
-    s->login_status = status;
-    if (rc < 0)
-        goto out_free_payload;
-    if (status != 200) {
-        parsed = session_parse_body(s);
-        session_take_message(s, parsed);
-        snprintf(s->error, sizeof s->error, "POST /login as %s → %ld: %s", s->username, status,
-                 s->message);
-        rc = status >= 500 || status == 429 ? KV_ERR_AGAIN : KV_ERR_HTTP;
-        goto out_free_payload;
-    }
-    session_take_csrf(s);
-    if (!s->csrf[0])
-        log_warn("avi session: login to %s gave no csrftoken cookie; writes may be refused",
-                 s->base);
-    s->logged_in = true;
-    s->logins++;
-    log_info("avi session: logged in to %s as %s (tenant %s)", s->base, s->username, s->tenant);
-    rc = KV_OK;
-
-out_free_payload:
+    if (payload)
+        rc = session_send(s, "POST", "/login", payload, false, session_login_header,
+                          session_on_login, s, &s->login);
     if (payload) {
         memset(payload, 0, strlen(payload)); /* it holds the password */
         free(payload);
     }
-out_free_body:
-    json_decref(parsed);
     json_decref(body);
     return rc;
 }
 
-static bool session_status_is_transient(long status)
+static void session_on_call_done(void *payload, const http_response *r);
+
+static int session_launch(avi_session_t *s, avi_call_t *c)
 {
-    return status >= 500 || status == 429;
+    int rc = session_send(s, c->method, c->path, c->body, true, NULL, session_on_call_done, c,
+                          &c->http);
+    if (rc < 0)
+        return rc;
+    c->generation = s->generation;
+    list_remove(&s->waiting, c);
+    list_push_back(&s->wire, c);
+    s->n_wire++;
+    return KV_OK;
+}
+
+static avi_call_t *session_first_due(avi_session_t *s, int64_t now)
+{
+    for (avi_call_t *c = s->waiting.head; c; c = c->next)
+        if (c->due_ms <= now)
+            return c;
+    return NULL;
+}
+
+/* Calls allowed on the wire now. */
+static unsigned session_window(const avi_session_t *s)
+{
+    return s->window < s->max_in_flight ? s->window : s->max_in_flight;
+}
+
+/* Sends what may go now: a login when none holds, then due calls up to the
+ * window (the bound; one probe after a pause, opening up again as calls
+ * get through, so a throttled controller is not met by a burst). Re-entered from answers: the
+ * outer run loops again instead. */
+static void session_pump(avi_session_t *s)
+{
+    if (s->pumping) {
+        s->pump_again = true;
+        return;
+    }
+    s->pumping = true;
+    do {
+        s->pump_again = false;
+        int64_t now = clock_now_ms();
+        if (!s->waiting.head || now < s->paused_until_ms)
+            break;
+        if (!s->logged_in) {
+            if (!s->login && session_start_login(s) < 0)
+                session_answer_all_waiting(s, KV_ERR_NOMEM, 0, "cannot start the login");
+            continue;
+        }
+        for (;;) {
+            if (s->n_wire >= session_window(s))
+                break;
+            avi_call_t *c = session_first_due(s, now);
+            if (!c)
+                break;
+            int rc = session_launch(s, c);
+            if (rc < 0)
+                session_answer(s, c, &s->waiting, rc, 0, NULL, kv_strerror(rc));
+        }
+    } while (s->pump_again);
+    s->pumping = false;
+}
+
+/* Back into the queue: a replay goes first, a retry waits its backoff. */
+static void session_requeue(avi_session_t *s, avi_call_t *c, bool front, int64_t due_ms)
+{
+    list_remove(&s->wire, c);
+    c->due_ms = due_ms;
+    if (front)
+        list_push_front(&s->waiting, c);
+    else
+        list_push_back(&s->waiting, c);
+}
+
+static void session_on_call_done(void *payload, const http_response *r)
+{
+    avi_call_t *c = payload;
+    avi_session_t *s = c->session;
+    char message[SESSION_MESSAGE_MAX];
+    int64_t now = clock_now_ms();
+    long status = r->status;
+    json_t *parsed = NULL;
+
+    c->http = NULL;
+    s->n_wire--;
+    if (r->body_too_large) {
+        snprintf(message, sizeof message, "response larger than %u bytes", AVI_SESSION_MAX_BODY);
+        session_answer(s, c, &s->wire, KV_ERR_TOO_LARGE, 0, NULL, message);
+        goto out_pump;
+    }
+    if (r->curl_code != CURLE_OK) {
+        /* No answer: this call alone is retried after its backoff. */
+        snprintf(message, sizeof message, "%s", r->error ? r->error : "transfer failed");
+        status = 0;
+        goto out_transient;
+    }
+    parsed = session_parse(r);
+    if (status >= 200 && status < 300) {
+        if (s->window < s->max_in_flight)
+            s->window++;
+        backoff_reset(&s->pause_backoff);
+        session_answer(s, c, &s->wire, KV_OK, status, parsed, "");
+        goto out_pump;
+    }
+    session_message_of(message, sizeof message, parsed, r->body, r->body_len);
+    if (status == 401 || status == 419) {
+        if (c->generation == s->generation && s->logged_in) {
+            /* Session expired or the controller restarted: one login for
+             * the session, then the waiting calls go out again. */
+            log_info("avi session: %s %s → %ld, logging in again", c->method, c->path, status);
+            s->logged_in = false;
+        }
+        if (!c->replayed) {
+            c->replayed = true;
+            session_requeue(s, c, true, now);
+            goto out_pump;
+        }
+        s->logged_in = false; /* still refused after a fresh login */
+        session_answer(s, c, &s->wire, KV_ERR_HTTP, status, parsed, message);
+        goto out_pump;
+    }
+    if (session_is_upgrade(status, message)) {
+        /* Nothing can be written until the upgrade ends: the session
+         * waits, and this call's model is retried by its owner. */
+        session_pause(s, now, r->retry_after_ms, message);
+        session_answer(s, c, &s->wire, KV_ERR_HTTP, status, parsed, message);
+        goto out_pump;
+    }
+    if (status == 429 || (status >= 500 && r->retry_after_ms >= 0)) {
+        session_pause(s, now, r->retry_after_ms, message);
+        if (++c->throttled >= SESSION_THROTTLED_MAX) {
+            session_answer(s, c, &s->wire, KV_ERR_AGAIN, status, parsed, message);
+            goto out_pump;
+        }
+        session_requeue(s, c, true, now);
+        goto out_pump;
+    }
+    if (status >= 500)
+        goto out_transient;
+    if (s->window < s->max_in_flight)
+        s->window++; /* the controller answered: a refusal is not a pause */
+    session_answer(s, c, &s->wire, KV_ERR_HTTP, status, parsed, message);
+    goto out_pump;
+
+out_transient:
+    if (++c->attempts >= s->attempts || session_aborted(s)) {
+        session_answer(s, c, &s->wire, KV_ERR_AGAIN, status, parsed, message);
+    } else {
+        int64_t wait = backoff_next_ms(&c->backoff);
+        log_warn("avi session: %s %.200s → %ld: %s; retry %u/%u in %lld ms", c->method, c->path,
+                 status, message, c->attempts, s->attempts - 1, (long long)wait);
+        session_requeue(s, c, false, now + wait);
+    }
+out_pump:
+    json_decref(parsed);
+    session_pump(s);
+}
+
+/* ---- the asynchronous interface ------------------------------------------------------- */
+
+int avi_session_start(avi_session_t *s, const char *method, const char *path, const json_t *body,
+                      avi_answer_fn fn, void *payload, avi_call_t **out)
+{
+    if (out)
+        *out = NULL;
+    avi_call_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return KV_ERR_NOMEM;
+    c->session = s;
+    c->method = strdup(method);
+    c->path = strdup(path);
+    c->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    c->fn = fn;
+    c->payload = payload;
+    backoff_init(&c->backoff, s->retry_initial_ms, s->retry_max_ms);
+    if (!c->method || !c->path || (body && !c->body)) {
+        call_free(c);
+        return KV_ERR_NOMEM;
+    }
+    if (strlen(s->base) + strlen(path) >= SESSION_URL_MAX) {
+        call_free(c);
+        return KV_ERR_TOO_LARGE;
+    }
+    list_push_back(&s->waiting, c);
+    if (out)
+        *out = c;
+    session_pump(s);
+    return KV_OK;
+}
+
+void avi_session_cancel(avi_session_t *s, avi_call_t **call)
+{
+    avi_call_t *c = *call;
+    *call = NULL;
+    if (!c)
+        return;
+    if (c->http) {
+        http_client_cancel(s->http, &c->http);
+        list_remove(&s->wire, c);
+        s->n_wire--;
+    } else {
+        list_remove(&s->waiting, c);
+    }
+    call_free(c);
+    session_pump(s);
+}
+
+int avi_session_pollitems(const avi_session_t *s, zmq_pollitem_t *items, int max)
+{
+    return http_client_pollitems(s->http, items, max);
+}
+
+int64_t avi_session_timeout_ms(const avi_session_t *s, int64_t now)
+{
+    int64_t wait = http_client_timeout_ms(s->http, now);
+    if (!s->waiting.head)
+        return wait;
+    int64_t due = INT64_MAX;
+    if (now < s->paused_until_ms) {
+        due = s->paused_until_ms;
+    } else if (s->logged_in && s->n_wire < session_window(s)) {
+        for (const avi_call_t *c = s->waiting.head; c; c = c->next)
+            if (c->due_ms < due)
+                due = c->due_ms;
+    }
+    if (due != INT64_MAX) {
+        int64_t until = due > now ? due - now : 0;
+        if (until < wait)
+            wait = until;
+    }
+    return wait;
+}
+
+void avi_session_step(avi_session_t *s, int64_t now)
+{
+    http_client_step(s->http, now);
+    session_pump(s); /* retries whose time came, the end of a pause */
+}
+
+/* ---- the blocking interface ----------------------------------------------------------- */
+
+typedef struct {
+    bool done;
+    int rc;
+    long status;
+    json_t *response;
+    avi_session_t *session;
+} session_wait;
+
+static void session_on_blocking_answer(void *payload, const avi_answer *a)
+{
+    session_wait *w = payload;
+    w->done = true;
+    w->rc = a->rc;
+    w->status = a->status;
+    w->response = json_incref(a->response);
+    snprintf(w->session->error, sizeof w->session->error, "%s", a->error);
+    snprintf(w->session->message, sizeof w->session->message, "%s", a->message);
+}
+
+bool avi_session_run_until(avi_session_t *s, const bool *done)
+{
+    while (!*done) {
+        if (session_aborted(s))
+            return false;
+        int64_t wait = avi_session_timeout_ms(s, clock_now_ms());
+        if (wait > SESSION_WAIT_SLICE_MS)
+            wait = SESSION_WAIT_SLICE_MS;
+        http_client_wait(s->http, wait);
+        session_pump(s);
+    }
+    return true;
 }
 
 int avi_session_request(avi_session_t *s, const char *method, const char *path,
                         const json_t *body, long *status_out, json_t **response)
 {
-    char *payload = NULL;
-    json_t *parsed = NULL;
-    long status = 0;
-    bool relogged = false;
-    int rc = KV_ERR_AGAIN;
-    backoff_t backoff;
-
+    session_wait w = {.session = s};
+    avi_call_t *call = NULL;
     if (response)
         *response = NULL;
     if (status_out)
         *status_out = 0;
     s->error[0] = '\0';
     s->message[0] = '\0';
-    if (body) {
-        payload = json_dumps(body, JSON_COMPACT);
-        if (!payload)
-            return KV_ERR_NOMEM;
+    int rc = avi_session_start(s, method, path, body, session_on_blocking_answer, &w, &call);
+    if (rc < 0) {
+        snprintf(s->error, sizeof s->error, "%s %.200s: %s", method, path, kv_strerror(rc));
+        return rc;
     }
-    backoff_init(&backoff, s->retry_initial_ms, s->retry_max_ms);
-
-    for (unsigned attempt = 1;; attempt++) {
-        if (session_aborted(s)) {
-            snprintf(s->error, sizeof s->error, "%s %.200s: interrupted", method, path);
-            rc = KV_ERR_AGAIN;
-            goto out_free_payload;
-        }
-        if (!s->logged_in) {
-            rc = avi_session_login(s);
-            if (rc == KV_ERR_HTTP) {
-                status = s->login_status;
-                goto out_free_payload; /* wrong credentials: retrying now will not help */
-            }
-            if (rc < 0 && rc != KV_ERR_AGAIN)
-                goto out_free_payload;
-        }
-        if (s->logged_in) {
-            json_decref(parsed);
-            parsed = NULL;
-            rc = session_perform(s, method, path, payload, true, &status);
-            if (rc == KV_OK) {
-                parsed = session_parse_body(s);
-                if ((status == 401 || status == 419) && !relogged) {
-                    /* Session expired, or the controller restarted: one new
-                     * login, then the same request again (does not count as
-                     * an attempt). */
-                    log_info("avi session: %s %s → %ld, logging in again", method, path, status);
-                    s->logged_in = false;
-                    relogged = true;
-                    attempt--;
-                    continue;
-                }
-                if (status >= 200 && status < 300) {
-                    if (response) {
-                        *response = parsed;
-                        parsed = NULL;
-                    }
-                    rc = KV_OK;
-                    goto out_free_payload;
-                }
-                session_take_message(s, parsed);
-                snprintf(s->error, sizeof s->error, "%s %.200s → %ld: %s", method, path, status,
-                         s->message);
-                if (status == 401 || status == 419)
-                    s->logged_in = false; /* still refused after a fresh login */
-                if (!session_status_is_transient(status)) {
-                    rc = KV_ERR_HTTP;
-                    goto out_keep_response;
-                }
-                rc = KV_ERR_AGAIN;
-            } else if (rc != KV_ERR_AGAIN) {
-                goto out_free_payload; /* too large, out of memory: retrying will not help */
-            }
-        }
-        if (attempt >= s->attempts || session_aborted(s))
-            goto out_keep_response;
-        int64_t wait = backoff_next_ms(&backoff);
-        log_warn("avi session: %s; retry %u/%u in %lld ms", s->error, attempt, s->attempts - 1,
-                 (long long)wait);
-        session_sleep_ms(s, wait);
+    if (!avi_session_run_until(s, &w.done)) {
+        avi_session_cancel(s, &call);
+        snprintf(s->error, sizeof s->error, "%s %.200s: interrupted", method, path);
+        return KV_ERR_AGAIN;
     }
-
-out_keep_response:
-    if (response) {
-        *response = parsed;
-        parsed = NULL;
-    }
-out_free_payload:
     if (status_out)
-        *status_out = status;
-    json_decref(parsed);
-    free(payload);
-    return rc;
+        *status_out = w.status;
+    if (response)
+        *response = w.response;
+    else
+        json_decref(w.response);
+    return w.rc;
+}
+
+int avi_session_login(avi_session_t *s)
+{
+    s->error[0] = '\0';
+    s->message[0] = '\0';
+    if (s->login)
+        http_client_cancel(s->http, &s->login);
+    unsigned logins = s->logins;
+    /* A queued call is what makes the pump log in; the login alone is
+     * started here and waited for. */
+    int rc = session_start_login(s);
+    if (rc < 0)
+        return rc;
+    while (s->login) {
+        if (session_aborted(s)) {
+            http_client_cancel(s->http, &s->login);
+            snprintf(s->error, sizeof s->error, "POST /login: interrupted");
+            return KV_ERR_AGAIN;
+        }
+        http_client_wait(s->http, SESSION_WAIT_SLICE_MS);
+    }
+    if (s->logins != logins)
+        return KV_OK;
+    snprintf(s->error, sizeof s->error, "%s", s->login_error);
+    return s->login_refused ? KV_ERR_HTTP : KV_ERR_AGAIN;
 }
 
 int avi_session_escape(char *out, size_t out_len, const char *in)

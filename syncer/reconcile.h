@@ -65,14 +65,43 @@ typedef struct {
 
 void reconcile_outcome_clear(reconcile_outcome *outcome);
 
+/* Is (type, name) wanted by some model? */
+typedef bool (*reconcile_wanted_fn)(const char *type, const char *name, void *payload);
+
+/* ---- jobs: the same work without blocking --------------------------------------
+ *
+ * A job runs on the session's asynchronous calls, driven by the owner's
+ * loop (avi_session_step). It ends by calling fn(payload, rc) with the
+ * result the blocking form would return; outcome, cache and held are
+ * updated by then. fn may run before reconcile_start_* returns (a model
+ * whose checksums all match needs no request), and *out is valid until fn
+ * runs: pass the owner's own handle as out and clear it in fn. The model,
+ * held set and outcome are borrowed until then. A start that fails
+ * (invalid object, no memory) returns the error and never calls fn. */
+typedef struct reconcile_job reconcile_job_t;
+typedef void (*reconcile_done_fn)(void *payload, int rc);
+
+int reconcile_start_apply(reconcile_job_t **out, reconcile_outcome *outcome,
+                          avi_session_t *session, avi_cache_t *cache, const proto_model *model,
+                          reconcile_held *held, reconcile_done_fn fn, void *payload);
+int reconcile_start_delete(reconcile_job_t **out, reconcile_outcome *outcome,
+                           avi_session_t *session, avi_cache_t *cache, reconcile_held *held,
+                           reconcile_done_fn fn, void *payload);
+/* `wanted` is asked once per cached object, at the start. */
+int reconcile_start_gc(reconcile_job_t **out, reconcile_outcome *outcome, avi_session_t *session,
+                       avi_cache_t *cache, reconcile_wanted_fn wanted, void *wanted_payload,
+                       reconcile_done_fn fn, void *payload);
+/* Stops a job without calling its fn (its call on the wire is dropped). */
+void reconcile_job_cancel(reconcile_job_t **job);
+
+/* ---- blocking forms (tests, one-shot tools): start a job and drive the
+ * session until it ends ------------------------------------------------------------ */
+
 int reconcile_apply(reconcile_outcome *outcome, avi_session_t *session, avi_cache_t *cache,
                     const proto_model *model, reconcile_held *held);
 
 int reconcile_delete(reconcile_outcome *outcome, avi_session_t *session, avi_cache_t *cache,
                      reconcile_held *held);
-
-/* Is (type, name) wanted by some model? */
-typedef bool (*reconcile_wanted_fn)(const char *type, const char *name, void *payload);
 
 /* Deletes, in reverse rank order, every cached object that `wanted` does not
  * claim. Refused deletions are logged and skipped; a transient failure stops

@@ -37,6 +37,7 @@
 #define SYNCER_GC_EVERY_MS 600000 /* retry deletions the controller refused earlier */
 #define SYNCER_IDLE_WAIT_MS 1000 /* upper bound on one poll, so no wait is unbounded */
 #define SYNCER_STREAM_MAX 256
+#define SYNCER_JOBS_PER_REQUEST 4 /* model jobs per request slot on the wire */
 
 typedef enum {
     MODEL_PENDING = 0,
@@ -44,8 +45,9 @@ typedef enum {
     MODEL_REFUSED = 2,
 } syncer_model_state;
 
-typedef struct {
+typedef struct syncer_model {
     char *name;
+    struct syncer *syncer;
     proto_model *desired; /* newest version; NULL once deleted */
     uint8_t *raw;         /* its encoded bytes, to spot an identical re-send */
     size_t raw_len;
@@ -57,6 +59,14 @@ typedef struct {
     int64_t due_ms;       /* earliest next attempt */
     backoff_t backoff;
     reconcile_held held;
+    /* The attempt on the wire: its job, the version it writes (owned here
+     * once a newer version replaced it as `desired`), and `received` when
+     * it started, to tell a superseded outcome. */
+    reconcile_job_t *job;
+    proto_model *applying;
+    bool applying_owned;
+    uint64_t job_received;
+    reconcile_outcome outcome;
     /* What the owners are told: from the last applied or refused version. */
     char **owners;
     size_t n_owners;
@@ -82,6 +92,10 @@ struct syncer {
     avi_cache_t *cache;
     syncer_model *models;
     volatile sig_atomic_t *stop;
+    unsigned jobs;      /* model jobs on the wire */
+    unsigned max_jobs;  /* controllerParallelRequests × SYNCER_JOBS_PER_REQUEST */
+    reconcile_job_t *gc_job;
+    reconcile_outcome gc_outcome;
 
     bool cache_loaded;
     bool cache_suspect; /* reload before the next model */
@@ -185,6 +199,10 @@ static int strings_copy(char ***out, size_t *n_out, char *const *items, size_t n
 
 static void model_free(syncer_model *m)
 {
+    reconcile_job_cancel(&m->job);
+    reconcile_outcome_clear(&m->outcome);
+    if (m->applying_owned)
+        proto_model_destroy(&m->applying);
     free(m->name);
     proto_model_destroy(&m->desired);
     free(m->raw);
@@ -193,6 +211,18 @@ static void model_free(syncer_model *m)
     strings_free(&m->vips, &m->n_vips);
     free(m->error);
     free(m);
+}
+
+/* The desired version goes, unless a job on the wire still writes it: then
+ * the entry keeps it as `applying` until the job ends. */
+static void model_drop_desired(syncer_model *m)
+{
+    if (m->job && m->desired == m->applying) {
+        m->applying_owned = true;
+        m->desired = NULL;
+        return;
+    }
+    proto_model_destroy(&m->desired);
 }
 
 static syncer_model *model_get(syncer_t *s, const char *name)
@@ -468,9 +498,10 @@ static void syncer_on_put(syncer_t *s, const bus_event *ev, int64_t now)
             proto_model_destroy(&model);
             return;
         }
+        m->syncer = s;
         HASH_ADD_KEYPTR(hh, s->models, m->name, strlen(m->name), m);
     }
-    proto_model_destroy(&m->desired);
+    model_drop_desired(m);
     free(m->raw);
     m->desired = model;
     m->raw = raw;
@@ -505,7 +536,7 @@ static void syncer_on_delete(syncer_t *s, const bus_event *ev, int64_t now)
             log_warn("model %s: out of memory; %s %s left to garbage collection", m->name,
                      obj->type, obj->name);
     }
-    proto_model_destroy(&m->desired);
+    model_drop_desired(m);
     free(m->raw);
     m->raw = NULL;
     m->raw_len = 0;
@@ -585,7 +616,7 @@ static syncer_model *syncer_next_model(syncer_t *s, int64_t now, int64_t *next_d
     syncer_model *best = NULL;
     *next_due = INT64_MAX;
     for (syncer_model *m = s->models; m; m = m->hh.next) {
-        if (!model_is_pending(m))
+        if (!model_is_pending(m) || m->job)
             continue;
         if (m->due_ms > now) {
             if (m->due_ms < *next_due)
@@ -615,10 +646,37 @@ static void syncer_retry_later(syncer_t *s, syncer_model *m, const reconcile_out
              o->error ? o->error : "transient failure", (long long)wait);
 }
 
-static void syncer_delete_model(syncer_t *s, syncer_model *m, int64_t now)
+/* A model's job ended: true when its outcome still speaks for the model,
+ * false when a newer version (or the planner's delete) arrived while it
+ * ran, which is pending already and owns the next attempt. */
+static bool syncer_job_ended(syncer_t *s, syncer_model *m)
 {
-    reconcile_outcome o = {0};
-    int rc = reconcile_delete(&o, s->session, s->cache, &m->held);
+    m->job = NULL;
+    s->jobs--;
+    if (m->applying_owned)
+        proto_model_destroy(&m->applying);
+    m->applying = NULL;
+    m->applying_owned = false;
+    if (m->received == m->job_received)
+        return true;
+    if (m->outcome.cache_suspect)
+        s->cache_suspect = true;
+    log_debug("model %s: a newer version arrived while the last was written", m->name);
+    reconcile_outcome_clear(&m->outcome);
+    return false;
+}
+
+static void syncer_on_delete_done(void *payload, int rc)
+{
+    syncer_model *m = payload;
+    syncer_t *s = m->syncer;
+    int64_t now = clock_now_ms();
+    reconcile_outcome o = m->outcome; /* taken */
+    memset(&m->outcome, 0, sizeof m->outcome);
+    if (!syncer_job_ended(s, m)) {
+        reconcile_outcome_clear(&o);
+        return;
+    }
     if (rc < 0 && o.result != RECONCILE_REFUSED) {
         syncer_retry_later(s, m, &o, now);
         reconcile_outcome_clear(&o);
@@ -638,10 +696,17 @@ static void syncer_delete_model(syncer_t *s, syncer_model *m, int64_t now)
     reconcile_outcome_clear(&o);
 }
 
-static void syncer_apply_model(syncer_t *s, syncer_model *m, int64_t now)
+static void syncer_on_apply_done(void *payload, int rc)
 {
-    reconcile_outcome o = {0};
-    int rc = reconcile_apply(&o, s->session, s->cache, m->desired, &m->held);
+    syncer_model *m = payload;
+    syncer_t *s = m->syncer;
+    int64_t now = clock_now_ms();
+    reconcile_outcome o = m->outcome; /* taken */
+    memset(&m->outcome, 0, sizeof m->outcome);
+    if (!syncer_job_ended(s, m)) {
+        reconcile_outcome_clear(&o);
+        return;
+    }
     if (rc < 0 && o.result != RECONCILE_REFUSED) {
         syncer_retry_later(s, m, &o, now);
         reconcile_outcome_clear(&o);
@@ -725,15 +790,13 @@ static void syncer_forget_stale(syncer_t *s)
     name_set_clear(&owners);
 }
 
-static void syncer_collect_garbage(syncer_t *s, int64_t now)
+static void syncer_on_gc_done(void *payload, int rc)
 {
-    syncer_name *wanted = NULL;
-    reconcile_outcome o = {0};
-    syncer_forget_stale(s);
-    int rc = syncer_wanted_set(s, &wanted);
-    if (rc == KV_OK)
-        rc = reconcile_gc(&o, s->session, s->cache, syncer_is_wanted, wanted);
-    name_set_clear(&wanted);
+    syncer_t *s = payload;
+    int64_t now = clock_now_ms();
+    reconcile_outcome o = s->gc_outcome; /* taken */
+    memset(&s->gc_outcome, 0, sizeof s->gc_outcome);
+    s->gc_job = NULL;
     if (rc < 0) {
         int64_t wait = backoff_next_ms(&s->gc_backoff);
         log_warn("gc: interrupted (%s); retry in %lld ms", o.error ? o.error : kv_strerror(rc),
@@ -751,6 +814,43 @@ static void syncer_collect_garbage(syncer_t *s, int64_t now)
     reconcile_outcome_clear(&o);
 }
 
+/* Starts the models' jobs: one per model, at most max_jobs at once. */
+static void syncer_start_model(syncer_t *s, syncer_model *m)
+{
+    int rc;
+    m->job_received = m->received;
+    s->jobs++;
+    if (m->deleting) {
+        rc = reconcile_start_delete(&m->job, &m->outcome, s->session, s->cache, &m->held,
+                                    syncer_on_delete_done, m);
+        if (rc < 0)
+            syncer_on_delete_done(m, rc);
+        return;
+    }
+    m->applying = m->desired;
+    m->applying_owned = false;
+    rc = reconcile_start_apply(&m->job, &m->outcome, s->session, s->cache, m->desired, &m->held,
+                               syncer_on_apply_done, m);
+    if (rc < 0)
+        syncer_on_apply_done(m, rc); /* an invalid model: refused without a request */
+}
+
+static void syncer_collect_garbage(syncer_t *s)
+{
+    syncer_name *wanted = NULL;
+    syncer_forget_stale(s);
+    int rc = syncer_wanted_set(s, &wanted);
+    if (rc == KV_OK)
+        rc = reconcile_start_gc(&s->gc_job, &s->gc_outcome, s->session, s->cache,
+                                syncer_is_wanted, wanted, syncer_on_gc_done, s);
+    name_set_clear(&wanted); /* asked at the start only */
+    if (rc < 0) {
+        s->gc_outcome.result = RECONCILE_TRANSIENT;
+        s->gc_job = NULL;
+        syncer_on_gc_done(s, rc); /* retried after the GC backoff */
+    }
+}
+
 /* ---- the step ------------------------------------------------------------------------------ */
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -764,19 +864,26 @@ static syncer_work syncer_pick_work(syncer_t *s, int64_t now, syncer_model **mod
     int64_t next_due;
     *model = NULL;
     *wait_ms = INT64_MAX;
+    /* The cache is (re)loaded and GC runs with nothing else on the wire;
+     * the jobs that are end first, and their answers wake the loop. */
+    bool idle = s->jobs == 0 && !s->gc_job;
     if (!s->cache_loaded || s->cache_suspect) {
+        if (!idle)
+            return WORK_NONE;
         if (now >= s->cache_due_ms)
             return WORK_CACHE;
         *wait_ms = s->cache_due_ms - now;
         return WORK_NONE;
     }
+    if (s->gc_job || s->jobs >= s->max_jobs)
+        return WORK_NONE;
     *model = syncer_next_model(s, now, &next_due);
     if (*model)
         return WORK_MODEL;
     if (next_due != INT64_MAX)
         *wait_ms = next_due - now;
     /* GC runs between retries, never before a model that is due. */
-    if (s->gc_due && syncer_gc_allowed(s)) {
+    if (idle && s->gc_due && syncer_gc_allowed(s)) {
         if (now >= s->gc_due_ms)
             return WORK_GC;
         *wait_ms = min64(*wait_ms, s->gc_due_ms - now);
@@ -784,9 +891,12 @@ static syncer_work syncer_pick_work(syncer_t *s, int64_t now, syncer_model **mod
     return WORK_NONE;
 }
 
+/* One loop: the bus sockets and curl's sockets in one zmq_poll (curl's are
+ * raw fds), woken by whichever is first of the bus timers, curl's timer,
+ * the session's retry and pause timers and the models' backoff. */
 int syncer_step(syncer_t *s, int64_t max_wait_ms)
 {
-    zmq_pollitem_t items[2];
+    zmq_pollitem_t items[2 + AVI_SESSION_MAX_POLLITEMS];
     int64_t now = clock_now_ms();
     syncer_model *model;
     int64_t work_wait;
@@ -794,6 +904,7 @@ int syncer_step(syncer_t *s, int64_t max_wait_ms)
 
     int64_t timeout = work != WORK_NONE ? 0 : work_wait;
     timeout = min64(timeout, bus_sub_timeout_ms(s->sub, now));
+    timeout = min64(timeout, avi_session_timeout_ms(s->session, now));
     timeout = min64(timeout, s->next_progress_ms - now);
     timeout = min64(timeout, s->next_status_ms - now);
     timeout = min64(timeout, SYNCER_IDLE_WAIT_MS);
@@ -803,6 +914,7 @@ int syncer_step(syncer_t *s, int64_t max_wait_ms)
         timeout = 0;
 
     int n = bus_sub_pollitems(s->sub, items);
+    n += avi_session_pollitems(s->session, items + n, AVI_SESSION_MAX_POLLITEMS);
     if (zmq_poll(items, n, (long)timeout) < 0) {
         if (errno == EINTR)
             return KV_OK;
@@ -820,29 +932,34 @@ int syncer_step(syncer_t *s, int64_t max_wait_ms)
     if (s->stop && *s->stop)
         return KV_OK;
 
-    now = clock_now_ms();
-    work = syncer_pick_work(s, now, &model, &work_wait);
-    switch (work) {
-    case WORK_CACHE:
-        syncer_load_cache(s, now);
-        if (s->credentials_refused) {
-            syncer_tally tally;
-            syncer_count(s, &tally);
-            syncer_progress(s, now, &tally); /* the watcher learns why */
-            return KV_ERR_HTTP;
+    /* Answers first: they end jobs and free their places. */
+    avi_session_step(s->session, clock_now_ms());
+
+    /* Then every job that may start: models up to the bound, or the
+     * cache load or GC alone. */
+    for (bool more = true; more;) {
+        now = clock_now_ms();
+        work = syncer_pick_work(s, now, &model, &work_wait);
+        more = work == WORK_MODEL;
+        switch (work) {
+        case WORK_CACHE:
+            syncer_load_cache(s, now);
+            if (s->credentials_refused) {
+                syncer_tally tally;
+                syncer_count(s, &tally);
+                syncer_progress(s, now, &tally); /* the watcher learns why */
+                return KV_ERR_HTTP;
+            }
+            break;
+        case WORK_MODEL:
+            syncer_start_model(s, model);
+            break;
+        case WORK_GC:
+            syncer_collect_garbage(s);
+            break;
+        case WORK_NONE:
+            break;
         }
-        break;
-    case WORK_MODEL:
-        if (model->deleting)
-            syncer_delete_model(s, model, now);
-        else
-            syncer_apply_model(s, model, now);
-        break;
-    case WORK_GC:
-        syncer_collect_garbage(s, now);
-        break;
-    case WORK_NONE:
-        break;
     }
 
     now = clock_now_ms();
@@ -884,6 +1001,10 @@ int syncer_new(syncer_t **out, const kv_config *cfg, const char *tenant, void *z
         return KV_ERR_NOMEM;
     s->cfg = cfg;
     s->zmq_ctx = zmq_ctx;
+    /* More models than requests on the wire: a model whose call waits out
+     * a retry holds no connection, and the session queues the rest. */
+    s->max_jobs = (cfg->controller_parallel > 0 ? (unsigned)cfg->controller_parallel : 1) *
+                  SYNCER_JOBS_PER_REQUEST;
     s->backoff_initial_ms = SYNCER_BACKOFF_INITIAL_MS;
     s->backoff_max_ms = SYNCER_BACKOFF_MAX_MS;
     backoff_init(&s->cache_backoff, s->backoff_initial_ms, s->backoff_max_ms);
@@ -931,6 +1052,9 @@ void syncer_destroy(syncer_t **syncer)
     syncer_t *s = *syncer;
     if (!s)
         return;
+    /* Jobs go before the session they run on. */
+    reconcile_job_cancel(&s->gc_job);
+    reconcile_outcome_clear(&s->gc_outcome);
     syncer_model *m, *tmp;
     HASH_ITER(hh, s->models, m, tmp) {
         HASH_DEL(s->models, m);

@@ -4,9 +4,12 @@
  * State per model (key = VS name): the newest desired version ("latest
  * wins": an older version still waiting is simply replaced), whether it is
  * pending, applied or refused, its held set (reconcile.h) and the VIPs and
- * error its owners are told about. One pending model is applied per
- * syncer_step(), and the bus is drained before each, so heartbeats and
- * snapshots keep flowing while a long reconcile runs.
+ * error its owners are told about. Models are applied by reconcile jobs,
+ * up to controllerParallelRequests at once (one per model: a model's
+ * objects go in dependency order); nothing blocks the loop on the
+ * controller, so heartbeats and snapshots keep flowing while models are
+ * written. The cache (re)load and garbage collection run alone, when no
+ * job is on the wire.
  *
  * Deletion is careful: a BUS_RESET forgets "!complete" and marks every model
  * stale but deletes nothing; a model the planner deleted is removed with
@@ -29,13 +32,15 @@ int syncer_new(syncer_t **out, const kv_config *cfg, const char *tenant, void *z
 void syncer_destroy(syncer_t **syncer);
 
 /* Waits at most max_wait_ms (negative: as long as the loop's own timers
- * allow) for bus traffic, handles every bus event, then does at most one
- * piece of controller work (load the cache, apply or delete one model, or
- * collect garbage) and sends the status that is due. Returns 0, or a
- * negative kv_err when the loop cannot go on. */
+ * allow) for bus traffic or the controller's answers, handles every bus
+ * event and every answer that came, starts the controller work that may
+ * start (a job per due model up to the bound, or the cache load, or GC)
+ * and sends the status that is due. Returns 0, or a negative kv_err when
+ * the loop cannot go on. */
 int syncer_step(syncer_t *syncer, int64_t max_wait_ms);
 
-/* A signal handler sets *flag: the loop and any REST call stop promptly. */
+/* A signal handler sets *flag: the loop and any blocking REST call (the
+ * cache load) stop promptly. */
 void syncer_set_stop_flag(syncer_t *syncer, volatile sig_atomic_t *flag);
 
 /* For tests and logs. */

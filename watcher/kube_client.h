@@ -1,5 +1,7 @@
-/* kube_client.h — HTTP requests to the Kubernetes API server on one curl
- * multi handle, driven from the caller's zmq_poll loop (socket API).
+/* kube_client.h — HTTP requests to the Kubernetes API server on the
+ * non-blocking HTTP core (common/http.h), driven from the caller's
+ * zmq_poll loop. This module is the Kubernetes glue: URL, bearer token,
+ * client certificate, server verification, exec credential plugins.
  *
  * The loop asks for the sockets curl wants watched (kube_client_pollitems,
  * raw-fd zmq poll items) and for its timer (kube_client_timeout_ms), polls,

@@ -84,6 +84,7 @@ static void test_defaults_match_ako(void **state)
     assert_string_equal(cfg->se_group_name, "Default-Group");
     assert_string_equal(cfg->ip_family, "V4");
     assert_int_equal(cfg->log_level, LOG_INFO);
+    assert_int_equal(cfg->controller_parallel, 8); /* AKO's REST workers, LARGE shard */
     config_destroy(&cfg);
 }
 
@@ -97,6 +98,22 @@ static void assert_rejected(const char *yaml, const char *expected)
     if (!strstr(err, expected))
         fail_msg("error '%s' does not mention '%s'", err, expected);
     assert_null(strchr(err, '\n'));
+}
+
+static void test_parallel_requests_are_read_and_bounded(void **state)
+{
+    (void)state;
+    kv_config *cfg = NULL;
+    char err[256];
+    assert_int_equal(config_load_string(&cfg, "clusterName: c1\ncontrollerParallelRequests: 16\n",
+                                        "test", err, sizeof err),
+                     0);
+    assert_int_equal(cfg->controller_parallel, 16);
+    config_destroy(&cfg);
+    assert_rejected("clusterName: c\ncontrollerParallelRequests: 0\n",
+                    "key 'controllerParallelRequests' must be a whole number from 1 to 32");
+    assert_rejected("clusterName: c\ncontrollerParallelRequests: many\n",
+                    "controllerParallelRequests");
 }
 
 static void test_unknown_key_is_named_with_its_line(void **state)
@@ -172,6 +189,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_config_is_read_into_every_field),
         cmocka_unit_test(test_defaults_match_ako),
+        cmocka_unit_test(test_parallel_requests_are_read_and_bounded),
         cmocka_unit_test(test_unknown_key_is_named_with_its_line),
         cmocka_unit_test(test_wrong_types_are_named),
         cmocka_unit_test(test_bad_values_are_named),

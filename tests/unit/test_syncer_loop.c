@@ -554,9 +554,46 @@ static void test_refused_credentials_stop_the_syncer_and_say_why(void **state)
     fx_stop(&fx);
 }
 
+static void test_models_of_different_services_are_written_side_by_side(void **state)
+{
+    (void)state;
+    loop_fx fx;
+    fx_start(&fx, NULL);
+    static const char *const names[] = {"a", "b", "c", "d"};
+    proto_model *models[4];
+    for (int i = 0; i < 4; i++) {
+        models[i] = kit_l4_model("ns", names[i], port_80, 1, "10.0.0.3:31080");
+        fx_publish_model(&fx, models[i]);
+    }
+    fx_publish_marker(&fx, PROTO_KEY_COMPLETE, 0);
+    fx_run_until(&fx, nothing_pending, NULL, "every model applied");
+
+    /* Each model's first write went out before any model reached its VS
+     * (one model at a time would write a's VS before b's pool), and each
+     * model kept its own order, leaves first. */
+    char *log = kit_write_log(&fx.env);
+    long first_vs = kit_position(log, "POST virtualservice");
+    for (int i = 0; i < 4; i++) {
+        char pool[96], l4[96], vsvip[96], vs[96];
+        snprintf(pool, sizeof pool, "POST pool kavi--ns-%s-TCP-80 201", names[i]);
+        snprintf(l4, sizeof l4, "POST l4policyset kavi--ns-%s 201", names[i]);
+        snprintf(vsvip, sizeof vsvip, "POST vsvip kavi--ns-%s 201", names[i]);
+        snprintf(vs, sizeof vs, "POST virtualservice kavi--ns-%s 201", names[i]);
+        assert_true(kit_position(log, pool) < first_vs);
+        assert_true(kit_position(log, pool) < kit_position(log, l4));
+        assert_true(kit_position(log, l4) < kit_position(log, vsvip));
+        assert_true(kit_position(log, vsvip) < kit_position(log, vs));
+        proto_model_destroy(&models[i]);
+    }
+    assert_int_equal(kit_count(&fx.env, "POST virtualservice"), 4);
+    free(log);
+    fx_stop(&fx);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_models_of_different_services_are_written_side_by_side),
         cmocka_unit_test(test_models_from_the_bus_are_applied_and_reported),
         cmocka_unit_test(test_refused_model_is_reported_not_retried_and_others_still_applied),
         cmocka_unit_test(test_transient_failures_are_retried_until_the_model_lands),

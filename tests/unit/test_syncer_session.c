@@ -279,6 +279,162 @@ static void test_https_is_verified_against_the_configured_ca(void **state)
     rmdir(dir);
 }
 
+/* ---- several calls in flight ---------------------------------------------------- */
+
+typedef struct {
+    int answered;
+    int ok;
+    int rc;
+    long status;
+    char message[256];
+} async_answers;
+
+static void on_async_answer(void *payload, const avi_answer *a)
+{
+    async_answers *t = payload;
+    t->answered++;
+    t->ok += a->rc == KV_OK;
+    t->rc = a->rc;
+    t->status = a->status;
+    snprintf(t->message, sizeof t->message, "%s", a->message);
+}
+
+static void run_session_until_answered(avi_session_t *s, const async_answers *t, int n)
+{
+    int64_t deadline = clock_now_ms() + KIT_DEADLINE_MS;
+    while (t->answered < n) {
+        if (clock_now_ms() > deadline)
+            fail_msg("only %d of %d calls answered", t->answered, n);
+        zmq_pollitem_t items[AVI_SESSION_MAX_POLLITEMS];
+        int k = avi_session_pollitems(s, items, AVI_SESSION_MAX_POLLITEMS);
+        int64_t wait = avi_session_timeout_ms(s, clock_now_ms());
+        zmq_poll(items, k, wait > 100 ? 100 : (long)wait);
+        avi_session_step(s, clock_now_ms());
+    }
+}
+
+static void start_pool_posts(kit_env *env, async_answers *t, const char *stem, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, KIT_PREFIX "%s-%d", stem, i);
+        json_t *body = json_pack("{s:s, s:s}", "name", name, "created_by", KIT_CREATED_BY);
+        assert_int_equal(avi_session_start(env->session, "POST", "/api/pool", body,
+                                           on_async_answer, t, NULL),
+                         KV_OK);
+        json_decref(body);
+    }
+}
+
+static void test_calls_wait_for_one_login_then_all_go(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    async_answers t = {0};
+
+    start_pool_posts(&env, &t, "first", 12);
+    assert_int_equal(avi_session_pending(env.session), 12);
+    run_session_until_answered(env.session, &t, 12);
+
+    assert_int_equal(t.ok, 12);
+    assert_int_equal(kit_count(&env, "POST login"), 1);
+    assert_int_equal(kit_count(&env, "POST pool"), 12);
+    assert_true(kit_exists(&env, "pool", KIT_PREFIX "first-11"));
+    assert_int_equal(avi_session_pending(env.session), 0);
+    kit_env_stop(&env);
+}
+
+static void test_expired_session_logs_in_once_and_replays_the_calls(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    async_answers t = {0};
+    assert_int_equal(avi_session_login(env.session), KV_OK);
+    kit_faults(&env, "{\"expire_sessions\": true}");
+
+    /* Eight on the wire at once all meet the 401: one login, eight replays. */
+    start_pool_posts(&env, &t, "replayed", 8);
+    run_session_until_answered(env.session, &t, 8);
+
+    assert_int_equal(t.ok, 8);
+    assert_int_equal(avi_session_logins(env.session), 2);
+    assert_int_equal(kit_count(&env, "POST login"), 2);
+    assert_true(kit_exists(&env, "pool", KIT_PREFIX "replayed-7"));
+    kit_env_stop(&env);
+}
+
+static void test_upgrade_in_progress_holds_the_session_not_each_call(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    async_answers t = {0};
+    avi_session_set_parallel(env.session, 1);
+    assert_int_equal(avi_session_login(env.session), KV_OK);
+    kit_faults(&env, "{\"upgrade_in_progress\": true}");
+
+    /* One goes out and meets the upgrade; the session holds the rest, then
+     * sends them one by one, each answered without a retry of its own. */
+    start_pool_posts(&env, &t, "upgrade", 5);
+    run_session_until_answered(env.session, &t, 5);
+
+    assert_int_equal(t.ok, 0);
+    assert_int_equal(t.status, 403);
+    assert_non_null(strstr(t.message, "disallowed during upgrade"));
+    assert_int_equal(kit_count(&env, "POST pool"), 5); /* not one more */
+    assert_true(avi_session_pauses(env.session) >= 1);
+
+    kit_faults(&env, NULL);
+    async_answers after = {0};
+    start_pool_posts(&env, &after, "after-upgrade", 3);
+    run_session_until_answered(env.session, &after, 3);
+    assert_int_equal(after.ok, 3);
+    kit_env_stop(&env);
+}
+
+static void test_rate_limit_backs_off_the_session_and_every_call_lands(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    async_answers t = {0};
+    assert_int_equal(avi_session_login(env.session), KV_OK);
+    kit_faults(&env, "{\"rate_limit_burst\": 2}");
+
+    start_pool_posts(&env, &t, "limited", 10);
+    run_session_until_answered(env.session, &t, 10);
+
+    assert_int_equal(t.ok, 10);
+    assert_true(avi_session_pauses(env.session) >= 1);
+    assert_true(kit_exists(&env, "pool", KIT_PREFIX "limited-9"));
+    kit_env_stop(&env);
+}
+
+static void test_cancelled_call_is_never_answered(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    async_answers kept = {0}, dropped = {0};
+    avi_call_t *call = NULL;
+    json_t *body = json_pack("{s:s}", "name", KIT_PREFIX "cancelled");
+    assert_int_equal(avi_session_start(env.session, "POST", "/api/pool", body, on_async_answer,
+                                       &dropped, &call),
+                     KV_OK);
+    json_decref(body);
+    start_pool_posts(&env, &kept, "kept", 1);
+    avi_session_cancel(env.session, &call);
+    assert_null(call);
+    run_session_until_answered(env.session, &kept, 1);
+
+    assert_int_equal(kept.ok, 1);
+    assert_int_equal(dropped.answered, 0);
+    assert_false(kit_exists(&env, "pool", KIT_PREFIX "cancelled"));
+    kit_env_stop(&env);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +449,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_https_is_verified_against_the_configured_ca),
         cmocka_unit_test(test_cache_holds_only_owned_objects),
         cmocka_unit_test(test_cache_follows_next_across_pages),
+        cmocka_unit_test(test_calls_wait_for_one_login_then_all_go),
+        cmocka_unit_test(test_expired_session_logs_in_once_and_replays_the_calls),
+        cmocka_unit_test(test_upgrade_in_progress_holds_the_session_not_each_call),
+        cmocka_unit_test(test_rate_limit_backs_off_the_session_and_every_call_lands),
+        cmocka_unit_test(test_cancelled_call_is_never_answered),
     };
     KIT_RUN(tests, argc, argv);
 }
