@@ -81,6 +81,7 @@ struct bus_sub {
     uint64_t last_seq;
     uint64_t request_id;
     bool request_sent;
+    int64_t unanswered_since_ms; /* first request of this cycle not yet answered */
     bool reset_pending;    /* consumer has not yet been told RESET for this cycle */
     bool delivered;        /* anything given to the consumer since the last RESET */
     int64_t deadline_ms;   /* snapshot: ask again; live: heartbeat silence */
@@ -696,6 +697,15 @@ static bool request_snapshot(bus_sub_t *sub, int64_t now_ms)
     sub->attempts++;
     sub->request_sent = send_envelope(sub->dealer, &request, ZMQ_DONTWAIT) == KV_OK;
     sub->deadline_ms = now_ms + (sub->request_sent ? BUS_SNAPSHOT_TIMEOUT_MS : BUS_SEND_RETRY_MS);
+    if (!sub->unanswered_since_ms)
+        sub->unanswered_since_ms = now_ms;
+    /* A publisher that never connects (absent, or frozen before the
+     * handshake) is said once per timeout, not at every retry. */
+    if (!sub->request_sent && now_ms - sub->unanswered_since_ms >= BUS_SNAPSHOT_TIMEOUT_MS) {
+        log_info("bus: %s: no snapshot reply, asking again (publisher not connected)",
+                 sub->stream);
+        sub->unanswered_since_ms = now_ms;
+    }
     return sub->request_sent;
 }
 
@@ -790,6 +800,7 @@ static int next_from_snapshot(bus_sub_t *sub, bus_event *ev, int64_t now_ms)
             continue;
         }
         sub->deadline_ms = now_ms + BUS_SNAPSHOT_TIMEOUT_MS;
+        sub->unanswered_since_ms = 0;
         if (env.kind == PROTO_PUT) {
             sub->received++;
             sub->received_digest += proto_entry_digest(env.key, env.body, env.body_len);
@@ -818,8 +829,8 @@ static int next_from_snapshot(bus_sub_t *sub, bus_event *ev, int64_t now_ms)
     }
     if (now_ms >= sub->deadline_ms) {
         if (sub->request_sent)
-            log_info("bus: %s: snapshot stalled after %llu entries, asking again", sub->stream,
-                     (unsigned long long)sub->received);
+            log_info("bus: %s: no snapshot reply, asking again (%llu entries had arrived)",
+                     sub->stream, (unsigned long long)sub->received);
         sub->state = SUB_NEED_SNAPSHOT;
     }
     return 0;
