@@ -160,11 +160,28 @@ static void reconcile_log_write(const char *method, const char *type, const char
         log_warn("%s %s %s: %s", method, type, name, avi_session_error(session));
 }
 
+/* Does the controller's copy, as cached, already hold obj? By checksum; for
+ * a type without checksum field whose checksum is not known yet (listed at
+ * start), by its fields, and then the checksum is known. */
+static bool reconcile_unchanged(reconcile_ctx *ctx, const proto_avi_object *obj)
+{
+    const avi_cache_entry *e = avi_cache_get(ctx->cache, obj->type, obj->name);
+    if (!e)
+        return false;
+    if (e->checksum[0])
+        return strcmp(e->checksum, obj->checksum) == 0;
+    if (!e->object || !avi_type_holds(obj->body, e->object))
+        return false;
+    /* Out of memory only costs a comparison next time. */
+    (void)avi_cache_set_checksum(ctx->cache, obj->type, obj->name, obj->checksum);
+    return true;
+}
+
 /* Records a write's answer in the cache and the held set. */
 static int reconcile_record(reconcile_ctx *ctx, const proto_avi_object *obj,
                             const json_t *response)
 {
-    int rc = avi_cache_update(ctx->cache, obj->type, response);
+    int rc = avi_cache_update_written(ctx->cache, obj->type, response, obj->checksum);
     if (rc == KV_ERR_INVALID) {
         /* A 2xx without uuid is not the controller we know; the next pass
          * will see the object by name (409) and adopt it. */
@@ -235,8 +252,7 @@ static int reconcile_put(reconcile_ctx *ctx, const proto_avi_object *obj, int bu
             rc = reconcile_fail(ctx->outcome, ctx->session, rc, status);
             goto out_free_response;
         }
-        e = avi_cache_get(ctx->cache, obj->type, obj->name);
-        if (e && strcmp(e->checksum, obj->checksum) == 0) {
+        if (reconcile_unchanged(ctx, obj)) {
             rc = reconcile_held_add(ctx->held, obj->type, obj->name,
                                     avi_type_rank(obj->type, obj->body));
             goto out_free_response;
@@ -286,8 +302,7 @@ static int reconcile_adopt(reconcile_ctx *ctx, const proto_avi_object *obj, int 
         goto out_free_response;
     }
     log_info("adopt %s %s: exists on the controller, taken over", obj->type, obj->name);
-    const avi_cache_entry *e = avi_cache_get(ctx->cache, obj->type, obj->name);
-    if (e && strcmp(e->checksum, obj->checksum) == 0)
+    if (reconcile_unchanged(ctx, obj))
         rc = reconcile_held_add(ctx->held, obj->type, obj->name,
                                 avi_type_rank(obj->type, obj->body));
     else
@@ -328,13 +343,13 @@ static int reconcile_post(reconcile_ctx *ctx, const proto_avi_object *obj, int b
 
 static int reconcile_object(reconcile_ctx *ctx, const proto_avi_object *obj)
 {
-    const avi_cache_entry *e = avi_cache_get(ctx->cache, obj->type, obj->name);
-    if (e && strcmp(e->checksum, obj->checksum) == 0) {
+    if (reconcile_unchanged(ctx, obj)) {
         log_debug("skip %s %s: checksum %s unchanged", obj->type, obj->name, obj->checksum);
         return reconcile_held_add(ctx->held, obj->type, obj->name,
                                   avi_type_rank(obj->type, obj->body));
     }
-    return e ? reconcile_put(ctx, obj, 4) : reconcile_post(ctx, obj, 4);
+    return avi_cache_get(ctx->cache, obj->type, obj->name) ? reconcile_put(ctx, obj, 4)
+                                                           : reconcile_post(ctx, obj, 4);
 }
 
 /* ---- deletions ------------------------------------------------------------------ */
