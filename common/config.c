@@ -250,8 +250,7 @@ static int read_int(config_loader *ld, const char *key, const yaml_node_t *node,
     errno = 0;
     long n = value ? strtol(value, &end, 10) : 0;
     if (!value || !*value || *end || errno || n < low || n > high)
-        return config_fail(ld, node, "key '%s' must be an integer from %ld to %ld", key, low,
-                           high);
+        return config_fail(ld, node, "key '%s' must be an integer from %ld to %ld", key, low, high);
     *out = (int)n;
     return KV_OK;
 }
@@ -295,8 +294,8 @@ static int read_cidrs(config_loader *ld, const yaml_node_t *node, config_node_ne
     net->cidrs = calloc(n ? n : 1, sizeof *net->cidrs);
     if (!net->cidrs)
         return KV_ERR_NOMEM;
-    for (yaml_node_item_t *it = node->data.sequence.items.start;
-         it < node->data.sequence.items.top; it++) {
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++) {
         const yaml_node_t *item = yaml_document_get_node(ld->doc, *it);
         const char *text = scalar_of(item);
         if (!text || !parse_cidr(text, &net->cidrs[net->n_cidrs]))
@@ -323,14 +322,14 @@ static int read_node_networks(config_loader *ld, const char *key, const yaml_nod
         return KV_ERR_NOMEM;
     cfg->node_networks = nets;
     size_t i = 0;
-    for (yaml_node_item_t *it = node->data.sequence.items.start;
-         it < node->data.sequence.items.top; it++, i++) {
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++, i++) {
         const yaml_node_t *item = yaml_document_get_node(ld->doc, *it);
         cfg->n_node_networks = i + 1;
         if (item->type != YAML_MAPPING_NODE)
             return config_fail(ld, item, "key '%s': each entry must be a map", key);
-        for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
-             p < item->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
+             p++) {
             const yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
             const yaml_node_t *v = yaml_document_get_node(ld->doc, p->value);
             const char *name = scalar_of(k);
@@ -348,9 +347,8 @@ static int read_node_networks(config_loader *ld, const char *key, const yaml_nod
         }
         if ((!nets[i].network_name || !*nets[i].network_name) &&
             (!nets[i].network_uuid || !*nets[i].network_uuid))
-            return config_fail(ld, item,
-                               "key '%s': entry %zu has neither networkName nor networkUUID", key,
-                               i);
+            return config_fail(
+                ld, item, "key '%s': entry %zu has neither networkName nor networkUUID", key, i);
     }
     return KV_OK;
 }

@@ -77,8 +77,8 @@ static json_t *markers(const l4_context *ctx, bool of_service, const char *port,
     json_t *list = json_array();
     int rc = list ? append_marker(list, "clustername", ctx->cfg->cluster_name) : -1;
     if (rc == 0 && of_service)
-        rc = append_marker(list, "Namespace", ctx->svc->namespace) ?:
-             append_marker(list, "ServiceName", ctx->svc->name);
+        rc = append_marker(list, "Namespace", ctx->svc->namespace)
+                 ?: append_marker(list, "ServiceName", ctx->svc->name);
     if (rc == 0 && port)
         rc = append_marker(list, "Port", port);
     if (rc == 0 && protocol)
@@ -171,9 +171,9 @@ static json_t *placement_networks(const kv_config *cfg)
             json_t *ref = net->network_uuid && *net->network_uuid
                               ? json_sprintf("/api/network/%s", net->network_uuid)
                               : ref_to("network", net->network_name);
-            json_t *entry = json_pack("{s:o, s:{s:{s:s, s:s}, s:i}}", "network_ref", ref,
-                                      "subnet", "ip_addr", "addr", cidr->addr, "type",
-                                      cidr->ipv6 ? "V6" : "V4", "mask", cidr->mask);
+            json_t *entry =
+                json_pack("{s:o, s:{s:{s:s, s:s}, s:i}}", "network_ref", ref, "subnet", "ip_addr",
+                          "addr", cidr->addr, "type", cidr->ipv6 ? "V6" : "V4", "mask", cidr->mask);
             if (json_array_append_new(list, entry) != 0) {
                 json_decref(list);
                 return NULL;
@@ -247,8 +247,7 @@ static void protocols_of(char *buf, size_t buf_len, const proto_service *svc)
             present = protocol_of(svc->ports[i].protocol) == &l4_protocols[p];
         if (!present)
             continue;
-        int n = snprintf(buf + used, buf_len - used, "%s%s", used ? "," : "",
-                         l4_protocols[p].name);
+        int n = snprintf(buf + used, buf_len - used, "%s%s", used ? "," : "", l4_protocols[p].name);
         if (n > 0 && (size_t)n < buf_len - used)
             used += (size_t)n;
     }

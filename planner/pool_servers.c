@@ -540,8 +540,7 @@ static void warn_shared(const pool_server *group, size_t n, const proto_service 
         used += (size_t)w;
     }
     if (n > SHARED_NAMES_SHOWN)
-        snprintf(names + used, sizeof names - used, " and %zu more",
-                 n - SHARED_NAMES_SHOWN);
+        snprintf(names + used, sizeof names - used, " and %zu more", n - SHARED_NAMES_SHOWN);
     log_warn("Service %s/%s port %d: nodes %s share the address %s; they give one server "
              "(%s, %s)",
              svc->namespace, svc->name, (int)port->port, names, group[0].address,

@@ -163,8 +163,9 @@ static int cache_item_from_object(cache_item **out, const char *type, const json
     /* Without a checksum field only the fields can tell what it holds. */
     if (!avi_type_checksum_field(type))
         item->entry.object = json_deep_copy(object);
-    if ((!avi_type_checksum_field(type) && !item->entry.object) || !item->key || !item->entry.type || !item->entry.name || !item->entry.uuid ||
-        !item->entry.checksum || (last_modified && !item->entry.last_modified) ||
+    if ((!avi_type_checksum_field(type) && !item->entry.object) || !item->key ||
+        !item->entry.type || !item->entry.name || !item->entry.uuid || !item->entry.checksum ||
+        (last_modified && !item->entry.last_modified) ||
         cache_take_vips(&item->entry, object) < 0) {
         cache_item_free(item);
         return KV_ERR_NOMEM;
@@ -233,8 +234,7 @@ bool avi_cache_is_ours(const avi_cache_t *cache, const char *type, const json_t 
     return avi_type_is_ours(type, object, &id);
 }
 
-const avi_cache_entry *avi_cache_get(const avi_cache_t *cache, const char *type,
-                                     const char *name)
+const avi_cache_entry *avi_cache_get(const avi_cache_t *cache, const char *type, const char *name)
 {
     cache_item *item = cache_find(cache, type, name);
     return item ? &item->entry : NULL;

@@ -23,7 +23,7 @@
 #include "tests/kit/kit.h"
 
 #define NODE                                                                                       \
-    "{\"type\":\"ADDED\",\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{"      \
+    "{\"type\":\"ADDED\",\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{"       \
     "\"name\":\"worker\",\"uid\":\"uid-worker\",\"resourceVersion\":\"10\",\"labels\":{}},"        \
     "\"spec\":{},\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"10.0.0.2\"}],"  \
     "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}}"

@@ -122,7 +122,7 @@ static void assert_object(const proto_model *model, size_t index, const char *ty
 /* AKO's markers of an object of the seed's Service; VsVips get only the
  * cluster's. */
 #define SERVICE_MARKERS                                                                            \
-    CLUSTER_MARKER ", {\"key\": \"Namespace\", \"values\": [\"hostrule-ns\"]},"                     \
+    CLUSTER_MARKER ", {\"key\": \"Namespace\", \"values\": [\"hostrule-ns\"]},"                    \
                    " {\"key\": \"ServiceName\", \"values\": [\"my-svc\"]}"
 #define MARKERS "\"markers\": [" SERVICE_MARKERS "]"
 #define METADATA                                                                                   \
@@ -146,14 +146,13 @@ static void test_seed_service_model_has_the_exact_objects(void **state)
     assert_int_equal(summary.servers, 1);
     assert_string_equal(summary.note, "");
 
-    assert_object(
-        model, 0, "healthmonitor", "k8s--hostrule-ns-my-svc-hc", NULL,
-        "{\"name\": \"k8s--hostrule-ns-my-svc-hc\", \"type\": \"HEALTH_MONITOR_HTTP\","
-        " \"monitor_port\": 32000, \"send_interval\": 5, \"receive_timeout\": 4,"
-        " \"successful_checks\": 2, \"failed_checks\": 2,"
-        " \"http_monitor\": {\"http_request\": \"GET /healthz HTTP/1.0\","
-        "   \"http_response_code\": [\"HTTP_2XX\"]},"
-        " \"tenant_ref\": \"/api/tenant/?name=admin\", " MARKERS "}");
+    assert_object(model, 0, "healthmonitor", "k8s--hostrule-ns-my-svc-hc", NULL,
+                  "{\"name\": \"k8s--hostrule-ns-my-svc-hc\", \"type\": \"HEALTH_MONITOR_HTTP\","
+                  " \"monitor_port\": 32000, \"send_interval\": 5, \"receive_timeout\": 4,"
+                  " \"successful_checks\": 2, \"failed_checks\": 2,"
+                  " \"http_monitor\": {\"http_request\": \"GET /healthz HTTP/1.0\","
+                  "   \"http_response_code\": [\"HTTP_2XX\"]},"
+                  " \"tenant_ref\": \"/api/tenant/?name=admin\", " MARKERS "}");
     assert_object(
         model, 1, "pool", "k8s--hostrule-ns-my-svc-TCP-80", "cloud_config_cksum",
         "{\"name\": \"k8s--hostrule-ns-my-svc-TCP-80\","

@@ -880,7 +880,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_service_without_ip_families_counts_as_ipv4),
         cmocka_unit_test(
             test_local_ipv6_only_service_uses_the_ipv6_address_of_nodes_with_endpoints),
-        cmocka_unit_test(test_local_dual_stack_service_uses_the_family_whose_endpoints_serve_on_the_node),
+        cmocka_unit_test(
+            test_local_dual_stack_service_uses_the_family_whose_endpoints_serve_on_the_node),
         cmocka_unit_test(test_local_ipv4_service_ignores_endpoints_in_ipv6_slices),
         cmocka_unit_test(test_candidacy_depends_on_the_service_families),
         cmocka_unit_test(test_calico_address_is_preferred_with_internal_ip_as_fallback),

@@ -464,11 +464,10 @@ static proto_model *model_with_monitor(int send_interval)
 {
     proto_model *m = kit_l4_model("ns", "hc", port_80, 1, "10.0.0.3:31080");
     kit_model_add(m, "healthmonitor", "kavi--ns-hc-hc",
-                  json_pack("{s:s, s:i, s:i, s:{s:s, s:[s]}, s:s}", "type",
-                            "HEALTH_MONITOR_HTTP", "monitor_port", 32000, "send_interval",
-                            send_interval, "http_monitor", "http_request",
-                            "GET /healthz HTTP/1.0", "http_response_code", "HTTP_2XX",
-                            "tenant_ref", "/api/tenant/?name=admin"));
+                  json_pack("{s:s, s:i, s:i, s:{s:s, s:[s]}, s:s}", "type", "HEALTH_MONITOR_HTTP",
+                            "monitor_port", 32000, "send_interval", send_interval, "http_monitor",
+                            "http_request", "GET /healthz HTTP/1.0", "http_response_code",
+                            "HTTP_2XX", "tenant_ref", "/api/tenant/?name=admin"));
     return m;
 }
 
@@ -536,10 +535,11 @@ static void test_gc_leaves_hand_made_objects_with_kavi_names_alone(void **state)
                "{\"name\": \"kavi--ns-hand-hc\", \"type\": \"HEALTH_MONITOR_TCP\","
                " \"markers\": [{\"key\": \"clustername\", \"values\": [\"kavi-\"]}]}");
     kit_create(&env, "pool", "{\"name\": \"kavi--ns-hand-TCP-80\", \"created_by\": \"ako-kavi\"}");
-    kit_create(&env, "l4policyset", "{\"name\": \"kavi--ns-hand\", \"created_by\": \"admin\", "
-                                    KIT_MARKERS "}");
-    kit_create(&env, "pool", "{\"name\": \"kavi--ns-mine-TCP-80\", \"created_by\": \"ako-kavi\", "
-                             KIT_MARKERS "}");
+    kit_create(&env, "l4policyset",
+               "{\"name\": \"kavi--ns-hand\", \"created_by\": \"admin\", " KIT_MARKERS "}");
+    kit_create(&env, "pool",
+               "{\"name\": \"kavi--ns-mine-TCP-80\", \"created_by\": \"ako-kavi\", " KIT_MARKERS
+               "}");
     restart_cache(&env);
     assert_int_equal(avi_cache_size(env.cache), 1);
     kit_reset_log(&env);
