@@ -6,6 +6,7 @@
  * the table is an error, so a typo never silently falls back to a default. */
 #include "common/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -31,6 +32,8 @@ typedef enum {
     FIELD_SOURCE,
     FIELD_LABELS,
     FIELD_VIP_NETWORKS,
+    FIELD_NODE_NETWORKS,
+    FIELD_GRACEFUL_TIMEOUT,
     FIELD_SECTION,
 } field_type;
 
@@ -84,6 +87,8 @@ static const config_field config_schema[] = {
     {"cloudName", FIELD_STRING, AT(cloud_name), NULL},
     {"serviceEngineGroupName", FIELD_STRING, AT(se_group_name), NULL},
     {"vipNetworkList", FIELD_VIP_NETWORKS, AT(vip_networks), NULL},
+    {"nodeNetworkList", FIELD_NODE_NETWORKS, AT(node_networks), NULL},
+    {"poolGracefulDisableTimeout", FIELD_GRACEFUL_TIMEOUT, AT(pool_graceful_disable_timeout), NULL},
     {"logLevel", FIELD_LOG_LEVEL, AT(log_level), NULL},
     {"deleteConfig", FIELD_BOOL, AT(delete_config), NULL},
     {"controllerCAFile", FIELD_STRING, AT(controller_ca_file), NULL},
@@ -251,6 +256,118 @@ static int read_vip_networks(config_loader *ld, const char *key, const yaml_node
     return KV_OK;
 }
 
+/* An integer in [low, high]. */
+static int read_int(config_loader *ld, const char *key, const yaml_node_t *node, long low,
+                    long high, int *out)
+{
+    const char *value = scalar_of(node);
+    char *end = NULL;
+    errno = 0;
+    long n = value ? strtol(value, &end, 10) : 0;
+    if (!value || !*value || *end || errno || n < low || n > high)
+        return config_fail(ld, node, "key '%s' must be an integer from %ld to %ld", key, low, high);
+    *out = (int)n;
+    return KV_OK;
+}
+
+/* "10.0.0.1/24" → network address 10.0.0.0, mask 24 (AKO sends the network
+ * of the CIDR, as Go's net.ParseCIDR gives it). */
+static bool parse_cidr(const char *text, config_cidr *out)
+{
+    char addr[64];
+    unsigned char bytes[16];
+    const char *slash = strchr(text, '/');
+    char *end = NULL;
+    if (!slash || (size_t)(slash - text) >= sizeof addr)
+        return false;
+    memcpy(addr, text, (size_t)(slash - text));
+    addr[slash - text] = '\0';
+    out->ipv6 = strchr(addr, ':') != NULL;
+    int family = out->ipv6 ? AF_INET6 : AF_INET;
+    int bits = out->ipv6 ? 128 : 32;
+    errno = 0;
+    long mask = strtol(slash + 1, &end, 10);
+    if (!slash[1] || *end || errno || mask < 0 || mask > bits ||
+        inet_pton(family, addr, bytes) != 1)
+        return false;
+    for (int i = 0; i < bits / 8; i++) {
+        int keep = (int)mask - 8 * i;
+        if (keep <= 0)
+            bytes[i] = 0;
+        else if (keep < 8)
+            bytes[i] &= (unsigned char)(0xff << (8 - keep));
+    }
+    out->mask = (int)mask;
+    return inet_ntop(family, bytes, out->addr, sizeof out->addr) != NULL;
+}
+
+static int read_cidrs(config_loader *ld, const yaml_node_t *node, config_node_network *net)
+{
+    if (node->type != YAML_SEQUENCE_NODE)
+        return config_fail(ld, node, "key 'nodeNetworkList.cidrs' must be a list of CIDRs");
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    net->cidrs = calloc(n ? n : 1, sizeof *net->cidrs);
+    if (!net->cidrs)
+        return KV_ERR_NOMEM;
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++) {
+        const yaml_node_t *item = yaml_document_get_node(ld->doc, *it);
+        const char *text = scalar_of(item);
+        if (!text || !parse_cidr(text, &net->cidrs[net->n_cidrs]))
+            return config_fail(ld, item,
+                               "key 'nodeNetworkList.cidrs': '%s' is not an address/prefix",
+                               text ? text : "?");
+        net->n_cidrs++;
+    }
+    return KV_OK;
+}
+
+static int read_node_networks(config_loader *ld, const char *key, const yaml_node_t *node,
+                              kv_config *cfg)
+{
+    if (node->type != YAML_SEQUENCE_NODE)
+        return config_fail(ld, node,
+                           "key '%s' must be a list of {networkName or networkUUID, cidrs}", key);
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (n > CONFIG_NODE_NETWORKS_MAX)
+        return config_fail(ld, node, "key '%s': at most %d entries, as AKO", key,
+                           CONFIG_NODE_NETWORKS_MAX);
+    config_node_network *nets = calloc(n ? n : 1, sizeof *nets);
+    if (!nets)
+        return KV_ERR_NOMEM;
+    cfg->node_networks = nets;
+    size_t i = 0;
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++, i++) {
+        const yaml_node_t *item = yaml_document_get_node(ld->doc, *it);
+        cfg->n_node_networks = i + 1;
+        if (item->type != YAML_MAPPING_NODE)
+            return config_fail(ld, item, "key '%s': each entry must be a map", key);
+        for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
+             p++) {
+            const yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
+            const yaml_node_t *v = yaml_document_get_node(ld->doc, p->value);
+            const char *name = scalar_of(k);
+            int rc;
+            if (name && strcmp(name, "networkName") == 0)
+                rc = read_string(ld, "nodeNetworkList.networkName", v, &nets[i].network_name);
+            else if (name && strcmp(name, "networkUUID") == 0)
+                rc = read_string(ld, "nodeNetworkList.networkUUID", v, &nets[i].network_uuid);
+            else if (name && strcmp(name, "cidrs") == 0 && !nets[i].cidrs)
+                rc = read_cidrs(ld, v, &nets[i]);
+            else
+                rc = config_fail(ld, k, "unknown key 'nodeNetworkList.%s'", name ? name : "?");
+            if (rc < 0)
+                return rc;
+        }
+        if ((!nets[i].network_name || !*nets[i].network_name) &&
+            (!nets[i].network_uuid || !*nets[i].network_uuid))
+            return config_fail(
+                ld, item, "key '%s': entry %zu has neither networkName nor networkUUID", key, i);
+    }
+    return KV_OK;
+}
+
 static int read_field(config_loader *ld, kv_config *cfg, const config_field *field,
                       const char *path, const yaml_node_t *node);
 
@@ -329,6 +446,12 @@ static int read_field(config_loader *ld, kv_config *cfg, const config_field *fie
         return read_labels(ld, path, node, cfg);
     case FIELD_VIP_NETWORKS:
         return read_vip_networks(ld, path, node, cfg);
+    case FIELD_NODE_NETWORKS:
+        return read_node_networks(ld, path, node, cfg);
+    case FIELD_GRACEFUL_TIMEOUT:
+        /* The controller's range (minutes), with its two special values:
+         * 0 cuts connections at once, -1 waits for them forever. */
+        return read_int(ld, path, node, -1, 7200, (int *)(base + field->offset));
     case FIELD_SECTION:
         return read_mapping(ld, cfg, field->section, path, node);
     }
@@ -422,6 +545,7 @@ int config_load_string(kv_config **out, const char *yaml, const char *origin, ch
     whole->cfg.shard_count = 8;
     whole->cfg.controller_parallel = CONFIG_PARALLEL_DEFAULT;
     whole->cfg.node_port_mode = false;
+    whole->cfg.pool_graceful_disable_timeout = 1; /* AKO's, fixed there */
     if (!yaml_parser_initialize(&parser)) {
         free(whole);
         return KV_ERR_NOMEM;
@@ -548,6 +672,12 @@ void config_destroy(kv_config **cfg_p)
         free(cfg->vip_networks[i].cidr);
     }
     free(cfg->vip_networks);
+    for (size_t i = 0; i < cfg->n_node_networks; i++) {
+        free(cfg->node_networks[i].network_name);
+        free(cfg->node_networks[i].network_uuid);
+        free(cfg->node_networks[i].cidrs);
+    }
+    free(cfg->node_networks);
     char **strings[] = {&cfg->cluster_name, &cfg->cni_plugin, &cfg->ip_family,
                         &cfg->controller_host, &cfg->controller_version, &cfg->tenant_name,
                         &cfg->cloud_name, &cfg->se_group_name, &cfg->replay_file,

@@ -28,6 +28,25 @@ typedef struct {
     char *cidr;         /* optional subnet inside it */
 } config_vip_network;
 
+/* One subnet of a node network, as the pool's placement_networks want it:
+ * the network address (host bits cleared) and the prefix length. */
+typedef struct {
+    char addr[46]; /* INET6_ADDRSTRLEN */
+    bool ipv6;
+    int mask;
+} config_cidr;
+
+/* nodeNetworkList entry: the Avi Network the nodes sit on, by name or
+ * (preferred, as AKO) by uuid, and the node subnets in it. */
+typedef struct {
+    char *network_name;
+    char *network_uuid;
+    config_cidr *cidrs;
+    size_t n_cidrs;
+} config_node_network;
+
+#define CONFIG_NODE_NETWORKS_MAX 5 /* AKO's NODE_NETWORK_MAX_ENTRIES */
+
 typedef enum {
     CONFIG_SOURCE_REPLAY = 0, /* a recorded stream file */
     CONFIG_SOURCE_KUBECONFIG, /* a kubeconfig file (issue: live watcher) */
@@ -51,6 +70,9 @@ typedef struct {
     char *se_group_name;             /* serviceEngineGroupName */
     config_vip_network *vip_networks;/* vipNetworkList */
     size_t n_vip_networks;
+    config_node_network *node_networks; /* nodeNetworkList: pools' placement_networks */
+    size_t n_node_networks;
+    int pool_graceful_disable_timeout; /* poolGracefulDisableTimeout: minutes, -1 infinite */
     log_level log_level;             /* logLevel */
     bool delete_config;              /* deleteConfig */
 

@@ -62,9 +62,32 @@ typedef struct {
     l4_summary *summary;
 } l4_context;
 
-static json_t *markers(const l4_context *ctx)
+/* One RoleFilterMatchLabel {key, values: [value]}. */
+static int append_marker(json_t *list, const char *key, const char *value)
 {
-    return json_pack("[{s:s, s:[s]}]", "key", "clustername", "values", ctx->cfg->cluster_name);
+    return json_array_append_new(list, json_pack("{s:s, s:[s]}", "key", key, "values", value));
+}
+
+/* AKO's markers (lib.GetAllMarkers): clustername first, then, on objects of
+ * one Service, Namespace and ServiceName, then Port (pools) and Protocol
+ * (policy sets), in the order of AKO's AviObjectMarkers. NULL skips one. */
+static json_t *markers(const l4_context *ctx, bool of_service, const char *port,
+                       const char *protocol)
+{
+    json_t *list = json_array();
+    int rc = list ? append_marker(list, "clustername", ctx->cfg->cluster_name) : -1;
+    if (rc == 0 && of_service)
+        rc = append_marker(list, "Namespace", ctx->svc->namespace)
+                 ?: append_marker(list, "ServiceName", ctx->svc->name);
+    if (rc == 0 && port)
+        rc = append_marker(list, "Port", port);
+    if (rc == 0 && protocol)
+        rc = append_marker(list, "Protocol", protocol);
+    if (rc != 0) {
+        json_decref(list);
+        return NULL;
+    }
+    return list;
 }
 
 static json_t *ref_to(const char *type, const char *name)
@@ -79,11 +102,14 @@ static void put(json_t *body, const char *key, json_t *value, bool *failed)
         *failed = true;
 }
 
-/* What makes an object kavi's, as AKO marks its own (DESIGN.md §2). */
-static void put_ownership(json_t *body, const l4_context *ctx, bool *failed)
+/* What makes an object kavi's, as AKO marks its own (DESIGN.md §2): the
+ * created_by of types that have one, and the markers. */
+static void put_ownership(json_t *body, const l4_context *ctx, bool has_created_by,
+                          json_t *markers_list, bool *failed)
 {
-    put(body, "created_by", json_string(config_created_by(ctx->cfg)), failed);
-    put(body, "markers", markers(ctx), failed);
+    if (has_created_by)
+        put(body, "created_by", json_string(config_created_by(ctx->cfg)), failed);
+    put(body, "markers", markers_list, failed);
 }
 
 static int pool_name(char *buf, size_t buf_len, const l4_context *ctx,
@@ -114,7 +140,8 @@ static json_t *health_monitor_body(const l4_context *ctx)
                   "HTTP_2XX"),
         &failed);
     put(body, "tenant_ref", ref_to("tenant", ctx->tenant), &failed);
-    put_ownership(body, ctx, &failed);
+    /* A HealthMonitor has no created_by field: the markers tell it. */
+    put_ownership(body, ctx, false, markers(ctx, true, NULL, NULL), &failed);
     if (failed) {
         json_decref(body);
         return NULL;
@@ -131,10 +158,36 @@ static json_t *server_json(const pool_server *server)
                      "enabled", server->enabled, "external_uuid", uuid);
 }
 
+/* nodeNetworkList → one PlacementNetwork per network and CIDR, as AKO's
+ * pool builder (ako.md §2.6): the network by uuid when given, else by
+ * name. */
+static json_t *placement_networks(const kv_config *cfg)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < cfg->n_node_networks; i++) {
+        const config_node_network *net = &cfg->node_networks[i];
+        for (size_t c = 0; c < net->n_cidrs; c++) {
+            const config_cidr *cidr = &net->cidrs[c];
+            json_t *ref = net->network_uuid && *net->network_uuid
+                              ? json_sprintf("/api/network/%s", net->network_uuid)
+                              : ref_to("network", net->network_name);
+            json_t *entry =
+                json_pack("{s:o, s:{s:{s:s, s:s}, s:i}}", "network_ref", ref, "subnet", "ip_addr",
+                          "addr", cidr->addr, "type", cidr->ipv6 ? "V6" : "V4", "mask", cidr->mask);
+            if (json_array_append_new(list, entry) != 0) {
+                json_decref(list);
+                return NULL;
+            }
+        }
+    }
+    return list;
+}
+
 static json_t *pool_body(const l4_context *ctx, const char *name, const proto_service_port *port,
                          const l4_protocol *protocol, int *rc)
 {
     pool_server_list servers = {0};
+    char port_text[16];
     bool failed = false;
     json_t *body = NULL, *list = NULL;
 
@@ -165,7 +218,14 @@ static json_t *pool_body(const l4_context *ctx, const char *name, const proto_se
         json_pack("[o]", ref_to("healthmonitor",
                                 ctx->hm_name[0] ? ctx->hm_name : protocol->health_monitor)),
         &failed);
-    put_ownership(body, ctx, &failed);
+    /* A disabled server (a draining node) keeps its open connections this
+     * many minutes; without it the controller's default applies. */
+    put(body, "graceful_disable_timeout", json_integer(ctx->cfg->pool_graceful_disable_timeout),
+        &failed);
+    if (ctx->cfg->n_node_networks > 0)
+        put(body, "placement_networks", placement_networks(ctx->cfg), &failed);
+    snprintf(port_text, sizeof port_text, "%d", (int)port->port);
+    put_ownership(body, ctx, true, markers(ctx, true, port_text, NULL), &failed);
     put(body, "service_metadata", json_string(ctx->service_metadata), &failed);
     if (failed) {
         json_decref(body);
@@ -175,9 +235,29 @@ static json_t *pool_body(const l4_context *ctx, const char *name, const proto_se
     return body;
 }
 
+/* AKO's Protocol marker of a policy set: the ports' protocols, sorted,
+ * without repeats, joined by commas ("TCP,UDP"). */
+static void protocols_of(char *buf, size_t buf_len, const proto_service *svc)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t p = 0; p < sizeof l4_protocols / sizeof l4_protocols[0]; p++) {
+        bool present = false;
+        for (size_t i = 0; i < svc->n_ports && !present; i++)
+            present = protocol_of(svc->ports[i].protocol) == &l4_protocols[p];
+        if (!present)
+            continue;
+        int n = snprintf(buf + used, buf_len - used, "%s%s", used ? "," : "", l4_protocols[p].name);
+        if (n > 0 && (size_t)n < buf_len - used)
+            used += (size_t)n;
+    }
+}
+
 static json_t *policy_set_body(const l4_context *ctx, char (*pool_names)[NAME_BUF])
 {
+    char protocols[32];
     bool failed = false;
+    protocols_of(protocols, sizeof protocols, ctx->svc);
     json_t *body = json_object(), *rules = json_array();
     if (!body || !rules) {
         json_decref(body);
@@ -200,7 +280,7 @@ static json_t *policy_set_body(const l4_context *ctx, char (*pool_names)[NAME_BU
     }
     put(body, "name", json_string(ctx->vs_name), &failed);
     put(body, "tenant_ref", ref_to("tenant", ctx->tenant), &failed);
-    put_ownership(body, ctx, &failed);
+    put_ownership(body, ctx, true, markers(ctx, true, NULL, protocols), &failed);
     put(body, "l4_connection_policy", json_pack("{s:o}", "rules", rules), &failed);
     if (failed) {
         json_decref(body);
@@ -239,8 +319,9 @@ static json_t *vsvip_body(const l4_context *ctx)
     put(body, "tenant_ref", ref_to("tenant", ctx->tenant), &failed);
     put(body, "cloud_ref", ref_to("cloud", ctx->cfg->cloud_name), &failed);
     put(body, "vip", json_pack("[o]", vip), &failed);
-    /* No created_by on a VsVip, as AKO (its builder never sets one). */
-    put(body, "markers", markers(ctx), &failed);
+    /* A VsVip has no created_by field; AKO marks it with clustername only
+     * (lib.GetMarkers). */
+    put_ownership(body, ctx, false, markers(ctx, false, NULL, NULL), &failed);
     if (failed) {
         json_decref(body);
         return NULL;
@@ -295,7 +376,7 @@ static json_t *virtual_service_body(const l4_context *ctx)
         &failed);
     put(body, "remove_listening_port_on_vs_down", json_true(), &failed);
     put(body, "traffic_enabled", json_true(), &failed);
-    put_ownership(body, ctx, &failed);
+    put_ownership(body, ctx, true, markers(ctx, true, NULL, NULL), &failed);
     put(body, "service_metadata", json_string(ctx->service_metadata), &failed);
     if (failed) {
         json_decref(body);
@@ -419,7 +500,7 @@ int l4_translate(proto_model **out, l4_summary *summary, const kv_config *cfg, c
 
     if (ctx.hm_name[0])
         rc = model_builder_add_take(model, "healthmonitor", ctx.hm_name, health_monitor_body(&ctx),
-                                    "cloud_config_cksum");
+                                    NULL);
     for (size_t i = 0; rc == 0 && i < svc->n_ports; i++) {
         json_t *body = pool_body(&ctx, pool_names[i], &svc->ports[i],
                                  protocol_of(svc->ports[i].protocol), &rc);
@@ -429,7 +510,7 @@ int l4_translate(proto_model **out, l4_summary *summary, const kv_config *cfg, c
     }
     rc = rc
              ?: model_builder_add_take(model, "l4policyset", ctx.vs_name,
-                                       policy_set_body(&ctx, pool_names), "cloud_config_cksum");
+                                       policy_set_body(&ctx, pool_names), NULL);
     rc = rc
              ?: model_builder_add_take(model, "vsvip", ctx.vs_name, vsvip_body(&ctx),
                                        "vsvip_cloud_config_cksum");

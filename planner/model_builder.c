@@ -69,11 +69,12 @@ int model_builder_add_take(proto_model *model, const char *type, const char *nam
         rc = KV_ERR_TOO_LARGE;
         goto out_drop_body;
     }
-    json_object_del(body, checksum_field); /* never part of its own sum */
+    if (checksum_field)
+        json_object_del(body, checksum_field); /* never part of its own sum */
     rc = model_builder_checksum(&checksum, body);
     if (rc < 0)
         goto out_drop_body;
-    if (json_object_set_new(body, checksum_field, json_string(checksum)) != 0) {
+    if (checksum_field && json_object_set_new(body, checksum_field, json_string(checksum)) != 0) {
         rc = KV_ERR_NOMEM;
         goto out_free_checksum;
     }

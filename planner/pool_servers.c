@@ -3,7 +3,7 @@
  * NodePort mode, for a candidate node N (nodeSelectorLabels all match, not
  * labelled exclude-from-external-load-balancers with a value other than
  * "false", has an address of a family both ipFamily and S's ipFamilies
- * allow; IPv4 first, one server per node):
+ * allow; IPv4 first, one server per node, one per address: see the end):
  *
  *   ETP      endpoints of S:P on N                       server for N
  *   Cluster  any                                         present, enabled
@@ -24,9 +24,18 @@
  *
  * A node being deleted (or about to be, by the cluster autoscaler) stays as
  * a disabled server so open connections can finish, and disappears with the
- * Node object — the same signal kube-proxy's /healthz gives (KEP-3836). */
+ * Node object — the same signal kube-proxy's /healthz gives (KEP-3836).
+ *
+ * A pool never holds the same address:port twice (the controller keys
+ * servers by it). Nodes that share an address (a NAT, a copied VM, a CNI
+ * reporting one transport address) give one server, named after one of
+ * them, and a warning names them all. It is enabled when any of them is:
+ * the address receives traffic for all of them alike, and one node that can
+ * serve it is reason enough to send it; disabled only when every one of
+ * them drains. */
 #include "planner/pool_servers.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
@@ -494,6 +503,69 @@ static int servers_for_endpoints(pool_server_list *out, const kv_config *cfg, co
     return scan.rc;
 }
 
+/* ---- one server per address --------------------------------------------- */
+
+/* Address, port, then the server that stands for the group first: enabled
+ * before disabled, then by node name. */
+static int compare_by_address(const void *a, const void *b)
+{
+    const pool_server *x = a, *y = b;
+    int c = strcmp(x->address, y->address);
+    if (c)
+        return c;
+    if (x->port != y->port)
+        return x->port < y->port ? -1 : 1;
+    if (x->enabled != y->enabled)
+        return x->enabled ? -1 : 1;
+    return strcmp(x->node_name ? x->node_name : "", y->node_name ? y->node_name : "");
+}
+
+static bool same_endpoint(const pool_server *a, const pool_server *b)
+{
+    return a->port == b->port && strcmp(a->address, b->address) == 0;
+}
+
+#define SHARED_NAMES_SHOWN 5
+
+static void warn_shared(const pool_server *group, size_t n, const proto_service *svc,
+                        const proto_service_port *port)
+{
+    char names[512] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < n && i < SHARED_NAMES_SHOWN; i++) {
+        int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                         group[i].node_name ? group[i].node_name : "?");
+        if (w < 0 || (size_t)w >= sizeof names - used)
+            break;
+        used += (size_t)w;
+    }
+    if (n > SHARED_NAMES_SHOWN)
+        snprintf(names + used, sizeof names - used, " and %zu more", n - SHARED_NAMES_SHOWN);
+    log_warn("Service %s/%s port %d: nodes %s share the address %s; they give one server "
+             "(%s, %s)",
+             svc->namespace, svc->name, (int)port->port, names, group[0].address,
+             group[0].node_name ? group[0].node_name : "?",
+             group[0].enabled ? "enabled: one of them can serve" : "disabled: all drain");
+}
+
+/* Keeps one server per address:port; list is left sorted by address. */
+static void merge_shared_addresses(pool_server_list *list, const proto_service *svc,
+                                   const proto_service_port *port)
+{
+    size_t kept = 0;
+    qsort(list->items, list->n, sizeof *list->items, compare_by_address);
+    for (size_t i = 0; i < list->n;) {
+        size_t end = i + 1;
+        while (end < list->n && same_endpoint(&list->items[i], &list->items[end]))
+            end++;
+        if (end - i > 1)
+            warn_shared(&list->items[i], end - i, svc, port);
+        list->items[kept++] = list->items[i];
+        i = end;
+    }
+    list->n = kept;
+}
+
 /* ---- entry point -------------------------------------------------------- */
 
 int pool_servers_compute(pool_server_list *out, const kv_config *cfg, const store_t *store,
@@ -511,7 +583,9 @@ int pool_servers_compute(pool_server_list *out, const kv_config *cfg, const stor
         pool_server_list_clear(out);
         return rc;
     }
-    if (out->n > 1)
+    if (out->n > 1) {
+        merge_shared_addresses(out, svc, port);
         qsort(out->items, out->n, sizeof *out->items, compare_servers);
+    }
     return KV_OK;
 }

@@ -2,9 +2,10 @@
  *
  * The planner publishes one model per VS on stream "model.<tenant>" under
  * key <vs name>. Each object is the exact JSON body the controller should
- * hold, with its checksum already in the body (cloud_config_cksum, or
- * vsvip_cloud_config_cksum for a VsVip), so the syncer never rewrites an
- * object whose stored checksum matches. `owners` name the Kubernetes objects
+ * hold, with its checksum already in the body where the type has a field
+ * for it (cloud_config_cksum, or vsvip_cloud_config_cksum for a VsVip), so
+ * the syncer never rewrites an object whose stored checksum matches (types
+ * without one are compared by their fields, syncer/avi_types.h). `owners` name the Kubernetes objects
  * the model comes from ("Service/<ns>/<name>"), for status. */
 #ifndef KAVI_PROTO_MODEL_H
 #define KAVI_PROTO_MODEL_H
@@ -18,7 +19,7 @@
 typedef struct {
     char *type;     /* Avi object type as in the URL: pool, vsvip, virtualservice, ... */
     char *name;
-    char *checksum; /* decimal string, equal to the body's checksum field */
+    char *checksum; /* decimal string, equal to the body's checksum field if any */
     json_t *body;   /* owned reference */
 } proto_avi_object;
 

@@ -24,6 +24,7 @@ typedef struct {
 
 struct avi_cache {
     cache_item *items;
+    char *cluster_name;
     char *created_by;
     char *name_prefix;
 };
@@ -41,6 +42,7 @@ static void cache_item_free(cache_item *item)
     for (size_t i = 0; i < item->entry.n_vips; i++)
         free(item->entry.vips[i]);
     free(item->entry.vips);
+    json_decref(item->entry.object);
     free(item);
 }
 
@@ -53,15 +55,17 @@ static void cache_clear(cache_item **items)
     }
 }
 
-int avi_cache_new(avi_cache_t **out, const char *created_by, const char *name_prefix)
+int avi_cache_new(avi_cache_t **out, const char *cluster_name, const char *created_by,
+                  const char *name_prefix)
 {
     *out = NULL;
     avi_cache_t *c = calloc(1, sizeof *c);
     if (!c)
         return KV_ERR_NOMEM;
+    c->cluster_name = strdup(cluster_name);
     c->created_by = strdup(created_by);
     c->name_prefix = strdup(name_prefix);
-    if (!c->created_by || !c->name_prefix) {
+    if (!c->cluster_name || !c->created_by || !c->name_prefix) {
         avi_cache_destroy(&c);
         return KV_ERR_NOMEM;
     }
@@ -75,6 +79,7 @@ void avi_cache_destroy(avi_cache_t **cache)
     if (!c)
         return;
     cache_clear(&c->items);
+    free(c->cluster_name);
     free(c->created_by);
     free(c->name_prefix);
     free(c);
@@ -93,7 +98,8 @@ static char *cache_key(const char *type, const char *name)
 const char *avi_cache_checksum_of(const char *type, const json_t *body, char *buf,
                                   size_t buf_len)
 {
-    const json_t *sum = json_object_get(body, avi_type_checksum_field(type));
+    const char *field = avi_type_checksum_field(type);
+    const json_t *sum = field ? json_object_get(body, field) : NULL;
     if (json_is_string(sum))
         snprintf(buf, buf_len, "%s", json_string_value(sum));
     else if (json_is_integer(sum))
@@ -154,8 +160,12 @@ static int cache_item_from_object(cache_item **out, const char *type, const json
     item->entry.checksum = strdup(avi_cache_checksum_of(type, object, sum, sizeof sum));
     item->entry.last_modified = last_modified ? strdup(last_modified) : NULL;
     item->entry.rank = avi_type_rank(type, object);
-    if (!item->key || !item->entry.type || !item->entry.name || !item->entry.uuid ||
-        !item->entry.checksum || (last_modified && !item->entry.last_modified) ||
+    /* Without a checksum field only the fields can tell what it holds. */
+    if (!avi_type_checksum_field(type))
+        item->entry.object = json_deep_copy(object);
+    if ((!avi_type_checksum_field(type) && !item->entry.object) || !item->key ||
+        !item->entry.type || !item->entry.name || !item->entry.uuid || !item->entry.checksum ||
+        (last_modified && !item->entry.last_modified) ||
         cache_take_vips(&item->entry, object) < 0) {
         cache_item_free(item);
         return KV_ERR_NOMEM;
@@ -181,8 +191,17 @@ int avi_cache_update(avi_cache_t *cache, const char *type, const json_t *object)
     return KV_OK;
 }
 
-const avi_cache_entry *avi_cache_get(const avi_cache_t *cache, const char *type,
-                                     const char *name)
+int avi_cache_update_written(avi_cache_t *cache, const char *type, const json_t *object,
+                             const char *written)
+{
+    int rc = avi_cache_update(cache, type, object);
+    if (rc == KV_OK && !avi_type_checksum_field(type))
+        rc = avi_cache_set_checksum(cache, type, json_string_value(json_object_get(object, "name")),
+                                    written);
+    return rc;
+}
+
+static cache_item *cache_find(const avi_cache_t *cache, const char *type, const char *name)
 {
     char *key = cache_key(type, name);
     cache_item *item = NULL;
@@ -190,6 +209,34 @@ const avi_cache_entry *avi_cache_get(const avi_cache_t *cache, const char *type,
         return NULL;
     HASH_FIND_STR(cache->items, key, item);
     free(key);
+    return item;
+}
+
+int avi_cache_set_checksum(avi_cache_t *cache, const char *type, const char *name,
+                           const char *checksum)
+{
+    cache_item *item = name ? cache_find(cache, type, name) : NULL;
+    if (!item)
+        return KV_ERR_INVALID;
+    char *copy = strdup(checksum);
+    if (!copy)
+        return KV_ERR_NOMEM;
+    free(item->entry.checksum);
+    item->entry.checksum = copy;
+    json_decref(item->entry.object); /* no longer needed */
+    item->entry.object = NULL;
+    return KV_OK;
+}
+
+bool avi_cache_is_ours(const avi_cache_t *cache, const char *type, const json_t *object)
+{
+    avi_identity id = {cache->cluster_name, cache->created_by, cache->name_prefix};
+    return avi_type_is_ours(type, object, &id);
+}
+
+const avi_cache_entry *avi_cache_get(const avi_cache_t *cache, const char *type, const char *name)
+{
+    cache_item *item = cache_find(cache, type, name);
     return item ? &item->entry : NULL;
 }
 
@@ -242,19 +289,25 @@ int avi_cache_list(const avi_cache_t *cache, const avi_cache_entry ***out, size_
 /* ---- loading --------------------------------------------------------------- */
 
 typedef struct {
+    const avi_cache_t *cache;
     const char *type;
-    const char *name_prefix; /* only names with it (listing by name.contains) */
-    size_t prefix_len;
     cache_item **items;
+    unsigned not_ours;
 } cache_loader;
 
 static int cache_take_listed(const json_t *object, void *payload)
 {
     cache_loader *ld = payload;
-    const char *name = cache_string_field(object, "name");
-    /* name.contains also matches "x-<prefix>..." of another cluster. */
-    if (ld->name_prefix && (!name || strncmp(name, ld->name_prefix, ld->prefix_len) != 0))
+    /* A listing by created_by or name.contains also finds what only looks
+     * like ours: "a---ns-svc" of cluster "a-" for cluster "a", objects made
+     * by hand. The cluster's identity decides. */
+    if (!avi_cache_is_ours(ld->cache, ld->type, object)) {
+        const char *name = cache_string_field(object, "name");
+        log_debug("avi cache: %s %s does not carry cluster %s's identity; left alone", ld->type,
+                  name ? name : "?", ld->cache->cluster_name);
+        ld->not_ours++;
         return KV_OK;
+    }
     cache_item *item;
     int rc = cache_item_from_object(&item, ld->type, object);
     if (rc == KV_ERR_INVALID) {
@@ -276,19 +329,19 @@ static int cache_load_type(avi_cache_t *cache, avi_session_t *session, const cha
     int rc = avi_session_escape(value, sizeof value, by_name ? cache->name_prefix : cache->created_by);
     if (rc < 0)
         return rc;
-    rc = snprintf(path, sizeof path, "/api/%s?%s=%s&page_size=%d", type,
+    /* include_name: refs come back as ".../<uuid>#<name>", which
+     * avi_type_holds() compares with kavi's by-name refs. */
+    rc = snprintf(path, sizeof path, "/api/%s?%s=%s&include_name=true&page_size=%d", type,
                   by_name ? "name.contains" : "created_by", value, CACHE_PAGE_SIZE);
     if (rc < 0 || (size_t)rc >= sizeof path)
         return KV_ERR_TOO_LARGE;
-    cache_loader ld = {
-        .type = type,
-        .name_prefix = by_name ? cache->name_prefix : NULL,
-        .prefix_len = strlen(cache->name_prefix),
-        .items = items,
-    };
+    cache_loader ld = {.cache = cache, .type = type, .items = items};
     rc = avi_session_list(session, path, cache_take_listed, &ld);
     if (rc < 0)
         log_warn("avi cache: listing %s: %s", type, avi_session_error(session));
+    else if (ld.not_ours)
+        log_info("avi cache: %u %s objects listed do not carry cluster %s's identity; left alone",
+                 ld.not_ours, type, cache->cluster_name);
     return rc;
 }
 

@@ -19,7 +19,7 @@
 typedef struct {
     char *uuid;
     json_t *object; /* owned reference */
-    bool owned;     /* listed as ours (created_by / name prefix) */
+    bool owned;     /* carries this cluster's identity (avi_type_is_ours) */
     bool used;      /* reached from a virtual service */
     UT_hash_handle hh;
 } show_object;
@@ -39,6 +39,7 @@ typedef struct {
 typedef struct {
     show_state *st;
     size_t type;
+    const kv_config *cfg;
 } show_loader;
 
 static int show_type_index(const char *type)
@@ -83,7 +84,12 @@ static int show_add(show_state *st, size_t type, const json_t *object, bool owne
 static int show_take_listed(const json_t *object, void *payload)
 {
     show_loader *ld = payload;
-    return show_add(ld->st, ld->type, object, true, NULL);
+    /* The listing narrows by created_by or name prefix; the identity
+     * decides (another cluster "a-" has names starting "a--" too). */
+    avi_identity id = {ld->cfg->cluster_name, config_created_by(ld->cfg),
+                       config_name_prefix(ld->cfg)};
+    bool ours = avi_type_is_ours(show_types[ld->type], object, &id);
+    return show_add(ld->st, ld->type, object, ours, NULL);
 }
 
 /* The uuid of a ref "https://h/api/pool/pool-1234#name" into buf. */
@@ -504,7 +510,7 @@ int avi_show_print(FILE *out, avi_session_t *session, const kv_config *cfg)
             rc = KV_ERR_TOO_LARGE;
             goto out_free_state;
         }
-        show_loader ld = {.st = &st, .type = t};
+        show_loader ld = {.st = &st, .type = t, .cfg = cfg};
         rc = avi_session_list(session, path, show_take_listed, &ld);
         if (rc < 0)
             goto out_free_state;
@@ -553,9 +559,6 @@ int avi_show_print(FILE *out, avi_session_t *session, const kv_config *cfg)
             if (list[i]->used)
                 continue;
             const char *name = show_str(list[i]->object, "name");
-            if (avi_type_found_by_name(show_types[t]) && name &&
-                strncmp(name, config_name_prefix(cfg), strlen(config_name_prefix(cfg))) != 0)
-                continue; /* name.contains matched another cluster's object */
             if (!header) {
                 fprintf(out, "\nNot used by any virtual service:\n");
                 header = true;

@@ -241,10 +241,27 @@ static int job_hold(reconcile_job_t *job, const proto_avi_object *obj)
     return reconcile_held_add(job->held, obj->type, obj->name, avi_type_rank(obj->type, obj->body));
 }
 
+/* Does the controller's copy, as cached, already hold obj? By checksum; for
+ * a type without checksum field whose checksum is not known yet (listed at
+ * start), by its fields, and then the checksum is known. */
+static bool reconcile_unchanged(avi_cache_t *cache, const proto_avi_object *obj)
+{
+    const avi_cache_entry *e = avi_cache_get(cache, obj->type, obj->name);
+    if (!e)
+        return false;
+    if (e->checksum[0])
+        return strcmp(e->checksum, obj->checksum) == 0;
+    if (!e->object || !avi_type_holds(obj->body, e->object))
+        return false;
+    /* Out of memory only costs a comparison next time. */
+    (void)avi_cache_set_checksum(cache, obj->type, obj->name, obj->checksum);
+    return true;
+}
+
 /* Records a write's answer in the cache and the held set. */
 static int job_record(reconcile_job_t *job, const proto_avi_object *obj, const json_t *response)
 {
-    int rc = avi_cache_update(job->cache, obj->type, response);
+    int rc = avi_cache_update_written(job->cache, obj->type, response, obj->checksum);
     if (rc == KV_ERR_INVALID) {
         /* A 2xx without uuid is not the controller we know; the next pass
          * will see the object by name (409) and adopt it. */
@@ -504,9 +521,8 @@ static void job_next_object(reconcile_job_t *job)
 {
     while (job->next < job->n_order) {
         const proto_avi_object *obj = job->order[job->next];
-        const avi_cache_entry *e = avi_cache_get(job->cache, obj->type, obj->name);
         int rc;
-        if (e && strcmp(e->checksum, obj->checksum) == 0) {
+        if (reconcile_unchanged(job->cache, obj)) {
             log_debug("skip %s %s: checksum %s unchanged", obj->type, obj->name, obj->checksum);
             rc = job_hold(job, obj);
             if (rc == KV_OK) {
@@ -514,7 +530,7 @@ static void job_next_object(reconcile_job_t *job)
                 continue;
             }
         } else {
-            rc = e ? job_put(job, obj, 4) : job_post(job, obj, 4);
+            rc = avi_cache_get(job->cache, obj->type, obj->name) ? job_put(job, obj, 4) : job_post(job, obj, 4);
             if (rc == KV_OK)
                 return; /* the answer goes on */
         }
@@ -589,8 +605,7 @@ static void job_on_reread(reconcile_job_t *job, const avi_answer *a)
         job_stop(job, rc);
         return;
     }
-    const avi_cache_entry *e = avi_cache_get(job->cache, obj->type, obj->name);
-    if (e && strcmp(e->checksum, obj->checksum) == 0) {
+    if (reconcile_unchanged(job->cache, obj)) {
         job_object_done(job, job_hold(job, obj));
         return;
     }
@@ -622,8 +637,7 @@ static void job_on_adopt(reconcile_job_t *job, const avi_answer *a)
         return;
     }
     log_info("adopt %s %s: exists on the controller, taken over", obj->type, obj->name);
-    const avi_cache_entry *e = avi_cache_get(job->cache, obj->type, obj->name);
-    if (e && strcmp(e->checksum, obj->checksum) == 0) {
+    if (reconcile_unchanged(job->cache, obj)) {
         job_object_done(job, job_hold(job, obj));
         return;
     }

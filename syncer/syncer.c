@@ -1017,7 +1017,8 @@ int syncer_new(syncer_t **out, const kv_config *cfg, const char *tenant, void *z
     rc = avi_session_new(&s->session, cfg, tenant);
     if (rc < 0)
         goto fail_destroy;
-    rc = avi_cache_new(&s->cache, config_created_by(cfg), config_name_prefix(cfg));
+    rc = avi_cache_new(&s->cache, cfg->cluster_name, config_created_by(cfg),
+                       config_name_prefix(cfg));
     if (rc < 0)
         goto fail_destroy;
     rc = bus_sub_new(&s->sub, zmq_ctx, cfg->model_publish, cfg->model_snapshot, stream);

@@ -115,7 +115,22 @@ int kit_pipeline_start(kit_pipeline *p, const char *extra_config)
     return kit_pipeline_start_from(p, extra_config, NULL);
 }
 
+static int pipeline_start(kit_pipeline *p, avisim_t *sim, const char *cluster_name,
+                          const char *extra_config, const char *kubeconfig);
+
 int kit_pipeline_start_from(kit_pipeline *p, const char *extra_config, const char *kubeconfig)
+{
+    return pipeline_start(p, NULL, "kavi", extra_config, kubeconfig);
+}
+
+int kit_pipeline_start_beside(kit_pipeline *p, avisim_t *sim, const char *cluster_name,
+                              const char *extra_config)
+{
+    return pipeline_start(p, sim, cluster_name, extra_config, NULL);
+}
+
+static int pipeline_start(kit_pipeline *p, avisim_t *sim, const char *cluster_name,
+                          const char *extra_config, const char *kubeconfig)
 {
     memset(p, 0, sizeof *p);
     snprintf(p->dir, sizeof p->dir, "%s/kavi-it-%d-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
@@ -126,7 +141,9 @@ int kit_pipeline_start_from(kit_pipeline *p, const char *extra_config, const cha
     snprintf(p->status_path, sizeof p->status_path, "%s/status.json", p->dir);
 
     avisim_options_t opts = {.tenants = KIT_EXTRA_TENANT};
-    if (avisim_new(&p->sim, &opts) != 0)
+    p->borrows_sim = sim != NULL;
+    p->sim = sim;
+    if (!sim && avisim_new(&p->sim, &opts) != 0)
         return -1;
 
     /* Bus ports unique to this test process and pipeline. */
@@ -144,7 +161,7 @@ int kit_pipeline_start_from(kit_pipeline *p, const char *extra_config, const cha
     }
     fclose(stream);
     fprintf(cfg,
-            "clusterName: kavi\n"
+            "clusterName: %s\n"
             "serviceType: NodePort\n"
             "controllerHost: http://127.0.0.1:%d\n"
             "logLevel: INFO\n"
@@ -156,7 +173,7 @@ int kit_pipeline_start_from(kit_pipeline *p, const char *extra_config, const cha
             "  modelPublish: tcp://127.0.0.1:%d\n  modelSnapshot: tcp://127.0.0.1:%d\n"
             "  status: tcp://127.0.0.1:%d\n"
             "%s",
-            avisim_port(p->sim), kubeconfig ? "kubeconfig" : "replay",
+            cluster_name, avisim_port(p->sim), kubeconfig ? "kubeconfig" : "replay",
             kubeconfig ? "kubeconfig" : "replayFile", kubeconfig ? kubeconfig : p->stream_path,
             kubeconfig ? "" : "  follow: true\n", base, base + 1, base + 2, base + 3, base + 4,
             extra_config ? extra_config : "");
@@ -178,7 +195,9 @@ bool kit_pipeline_stop(kit_pipeline *p, char *why, size_t why_len)
             clean = false;
         }
     }
-    avisim_destroy(&p->sim);
+    if (!p->borrows_sim)
+        avisim_destroy(&p->sim);
+    p->sim = NULL;
     return clean;
 }
 

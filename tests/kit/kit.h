@@ -51,6 +51,7 @@ typedef struct {
     char status_path[300];
     pid_t pids[KIT_STAGES];
     int starts[KIT_STAGES];
+    bool borrows_sim;      /* sim belongs to another pipeline: not destroyed here */
 } kit_pipeline;
 
 /* Starts the simulator, writes a config (clusterName "kavi", NodePort mode,
@@ -60,6 +61,11 @@ int kit_pipeline_start(kit_pipeline *p, const char *extra_config);
 /* The same with the watcher on a live API server named by a kubeconfig
  * (NULL: the followed stream). */
 int kit_pipeline_start_from(kit_pipeline *p, const char *extra_config, const char *kubeconfig);
+/* A second cluster beside another: the pipeline runs with clusterName
+ * `cluster_name` against `sim` (another pipeline's simulator, which must
+ * outlive this pipeline; NULL: its own), on a followed stream. */
+int kit_pipeline_start_beside(kit_pipeline *p, avisim_t *sim, const char *cluster_name,
+                              const char *extra_config);
 /* Stops every stage with SIGTERM; false (reason in why) if one did not exit 0
  * — under the sanitizers, a leak or an error at exit. */
 bool kit_pipeline_stop(kit_pipeline *p, char *why, size_t why_len);

@@ -144,6 +144,45 @@ static void test_bad_values_are_named(void **state)
     assert_rejected("clusterName: bad/name\n", "key 'clusterName': 'bad/name' must be");
     assert_rejected("clusterName: c\nvipNetworkList:\n  - cidr: 1.2.3.0/24\n", "has no networkName");
     assert_rejected("clusterName: c\n  : : bad\n", "line");
+    assert_rejected("clusterName: c\npoolGracefulDisableTimeout: 7201\n",
+                    "key 'poolGracefulDisableTimeout' must be an integer from -1 to 7200");
+    assert_rejected("clusterName: c\npoolGracefulDisableTimeout: soon\n",
+                    "key 'poolGracefulDisableTimeout' must be an integer");
+    assert_rejected("clusterName: c\nnodeNetworkList:\n  - cidrs: [10.0.0.0/24]\n",
+                    "has neither networkName nor networkUUID");
+    assert_rejected("clusterName: c\nnodeNetworkList:\n  - networkName: n\n    cidrs: [10.0.0.0]\n",
+                    "'10.0.0.0' is not an address/prefix");
+    assert_rejected("clusterName: c\nnodeNetworkList:\n  - networkName: n\n    cidrs: [10.0.0.0/33]\n",
+                    "is not an address/prefix");
+    assert_rejected("clusterName: c\nnodeNetworkList:\n  - networkName: n\n    cidr: 10.0.0.0/8\n",
+                    "unknown key 'nodeNetworkList.cidr'");
+    assert_rejected("clusterName: c\nnodeNetworkList: [{networkName: a}, {networkName: b},"
+                    " {networkName: c}, {networkName: d}, {networkName: e}, {networkName: f}]\n",
+                    "at most 5 entries");
+}
+
+static void test_pool_settings_default_to_akos(void **state)
+{
+    (void)state;
+    kv_config *cfg = NULL;
+    char err[256];
+    assert_int_equal(config_load_string(&cfg, "clusterName: c\n", "test", err, sizeof err), 0);
+    assert_int_equal(cfg->pool_graceful_disable_timeout, 1);
+    assert_int_equal(cfg->n_node_networks, 0);
+    config_destroy(&cfg);
+    assert_int_equal(config_load_string(&cfg,
+                                        "clusterName: c\npoolGracefulDisableTimeout: 0\n"
+                                        "nodeNetworkList:\n  - networkUUID: net-1\n"
+                                        "    cidrs: [192.168.7.9/20]\n",
+                                        "test", err, sizeof err),
+                     0);
+    assert_int_equal(cfg->pool_graceful_disable_timeout, 0);
+    assert_int_equal(cfg->n_node_networks, 1);
+    assert_string_equal(cfg->node_networks[0].network_uuid, "net-1");
+    assert_int_equal(cfg->node_networks[0].n_cidrs, 1);
+    assert_string_equal(cfg->node_networks[0].cidrs[0].addr, "192.168.0.0");
+    assert_int_equal(cfg->node_networks[0].cidrs[0].mask, 20);
+    config_destroy(&cfg);
 }
 
 static void test_credentials_are_read_from_files(void **state)
@@ -193,6 +232,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_unknown_key_is_named_with_its_line),
         cmocka_unit_test(test_wrong_types_are_named),
         cmocka_unit_test(test_bad_values_are_named),
+        cmocka_unit_test(test_pool_settings_default_to_akos),
         cmocka_unit_test(test_credentials_are_read_from_files),
         cmocka_unit_test(test_missing_file_is_one_line),
     };

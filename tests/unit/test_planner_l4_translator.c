@@ -89,7 +89,8 @@ static char *expected_checksum(const json_t *body)
 }
 
 /* Object `index` is `type`/`name` and its body equals `expected` (JSON
- * text without the checksum field) plus the right checksum. */
+ * text without the checksum field) plus the right checksum, in
+ * checksum_field unless the type has none (NULL). */
 static void assert_object(const proto_model *model, size_t index, const char *type,
                           const char *name, const char *checksum_field, const char *expected)
 {
@@ -103,7 +104,8 @@ static void assert_object(const proto_model *model, size_t index, const char *ty
         fail_msg("expected JSON of %s: %s at %d", name, error.text, error.line);
     const char *sum = expected_checksum(want);
     assert_string_equal(object->checksum, sum);
-    json_object_set_new(want, checksum_field, json_string(sum));
+    if (checksum_field)
+        json_object_set_new(want, checksum_field, json_string(sum));
     if (!json_equal(want, object->body)) {
         char *got = json_dumps(object->body, JSON_SORT_KEYS | JSON_INDENT(1));
         char *exp = json_dumps(want, JSON_SORT_KEYS | JSON_INDENT(1));
@@ -116,7 +118,13 @@ static void assert_object(const proto_model *model, size_t index, const char *ty
     json_decref(want);
 }
 
-#define MARKERS "\"markers\": [{\"key\": \"clustername\", \"values\": [\"k8s\"]}]"
+#define CLUSTER_MARKER "{\"key\": \"clustername\", \"values\": [\"k8s\"]}"
+/* AKO's markers of an object of the seed's Service; VsVips get only the
+ * cluster's. */
+#define SERVICE_MARKERS                                                                            \
+    CLUSTER_MARKER ", {\"key\": \"Namespace\", \"values\": [\"hostrule-ns\"]},"                    \
+                   " {\"key\": \"ServiceName\", \"values\": [\"my-svc\"]}"
+#define MARKERS "\"markers\": [" SERVICE_MARKERS "]"
 #define METADATA                                                                                   \
     "\"service_metadata\": \"{\\\"namespace_svc_name\\\":[\\\"hostrule-ns/my-svc\\\"]}\""
 
@@ -138,14 +146,13 @@ static void test_seed_service_model_has_the_exact_objects(void **state)
     assert_int_equal(summary.servers, 1);
     assert_string_equal(summary.note, "");
 
-    assert_object(
-        model, 0, "healthmonitor", "k8s--hostrule-ns-my-svc-hc", "cloud_config_cksum",
-        "{\"name\": \"k8s--hostrule-ns-my-svc-hc\", \"type\": \"HEALTH_MONITOR_HTTP\","
-        " \"monitor_port\": 32000, \"send_interval\": 5, \"receive_timeout\": 4,"
-        " \"successful_checks\": 2, \"failed_checks\": 2,"
-        " \"http_monitor\": {\"http_request\": \"GET /healthz HTTP/1.0\","
-        "   \"http_response_code\": [\"HTTP_2XX\"]},"
-        " \"tenant_ref\": \"/api/tenant/?name=admin\", \"created_by\": \"ako-k8s\", " MARKERS "}");
+    assert_object(model, 0, "healthmonitor", "k8s--hostrule-ns-my-svc-hc", NULL,
+                  "{\"name\": \"k8s--hostrule-ns-my-svc-hc\", \"type\": \"HEALTH_MONITOR_HTTP\","
+                  " \"monitor_port\": 32000, \"send_interval\": 5, \"receive_timeout\": 4,"
+                  " \"successful_checks\": 2, \"failed_checks\": 2,"
+                  " \"http_monitor\": {\"http_request\": \"GET /healthz HTTP/1.0\","
+                  "   \"http_response_code\": [\"HTTP_2XX\"]},"
+                  " \"tenant_ref\": \"/api/tenant/?name=admin\", " MARKERS "}");
     assert_object(
         model, 1, "pool", "k8s--hostrule-ns-my-svc-TCP-80", "cloud_config_cksum",
         "{\"name\": \"k8s--hostrule-ns-my-svc-TCP-80\","
@@ -155,11 +162,15 @@ static void test_seed_service_model_has_the_exact_objects(void **state)
         "   \"hostname\": \"k8s-cluster-worker\", \"enabled\": true,"
         "   \"external_uuid\": \"10.0.0.2:30080\"}],"
         " \"health_monitor_refs\": [\"/api/healthmonitor/?name=k8s--hostrule-ns-my-svc-hc\"],"
-        " \"created_by\": \"ako-k8s\", " MARKERS ", " METADATA "}");
+        " \"graceful_disable_timeout\": 1,"
+        " \"created_by\": \"ako-k8s\","
+        " \"markers\": [" SERVICE_MARKERS ", {\"key\": \"Port\", \"values\": [\"80\"]}], " METADATA
+        "}");
     assert_object(
-        model, 2, "l4policyset", "k8s--hostrule-ns-my-svc", "cloud_config_cksum",
+        model, 2, "l4policyset", "k8s--hostrule-ns-my-svc", NULL,
         "{\"name\": \"k8s--hostrule-ns-my-svc\", \"tenant_ref\": \"/api/tenant/?name=admin\","
-        " \"created_by\": \"ako-k8s\", " MARKERS ","
+        " \"created_by\": \"ako-k8s\","
+        " \"markers\": [" SERVICE_MARKERS ", {\"key\": \"Protocol\", \"values\": [\"TCP\"]}],"
         " \"l4_connection_policy\": {\"rules\": [{\"name\": \"k8s--hostrule-ns-my-svc-TCP-80\","
         "   \"index\": 1, \"enable\": true,"
         "   \"match\": {\"port\": {\"match_criteria\": \"IS_IN\", \"ports\": [80]},"
@@ -170,7 +181,8 @@ static void test_seed_service_model_has_the_exact_objects(void **state)
         model, 3, "vsvip", "k8s--hostrule-ns-my-svc", "vsvip_cloud_config_cksum",
         "{\"name\": \"k8s--hostrule-ns-my-svc\", \"tenant_ref\": \"/api/tenant/?name=admin\","
         " \"cloud_ref\": \"/api/cloud/?name=Default-Cloud\","
-        " \"vip\": [{\"vip_id\": \"0\", \"auto_allocate_ip\": true}], " MARKERS "}");
+        " \"vip\": [{\"vip_id\": \"0\", \"auto_allocate_ip\": true}],"
+        " \"markers\": [" CLUSTER_MARKER "]}");
     assert_object(
         model, 4, "virtualservice", "k8s--hostrule-ns-my-svc", "cloud_config_cksum",
         "{\"name\": \"k8s--hostrule-ns-my-svc\", \"tenant_ref\": \"/api/tenant/?name=admin\","
@@ -241,6 +253,107 @@ static void test_pool_names_carry_protocol_and_port_in_service_port_order(void *
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(match, "protocol"), "protocol")),
         "PROTOCOL_UDP");
+    proto_model_destroy(&model);
+    fixture_fini(&f);
+}
+
+/* A draining node: its server is disabled, and the pool says how long the
+ * controller lets its open connections finish (AKO's 1 minute). */
+static void test_draining_pool_has_the_disabled_server_and_a_graceful_timeout(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    seed(&f, false);
+    proto_model *model = translate(&f, "hostrule-ns/my-svc", NULL);
+    json_t *pool = model->objects[1].body;
+    assert_string_equal(model->objects[1].type, "pool");
+    json_t *server = json_array_get(json_object_get(pool, "servers"), 0);
+    assert_int_equal(json_array_size(json_object_get(pool, "servers")), 1);
+    assert_string_equal(json_string_value(json_object_get(server, "hostname")),
+                        "k8s-cluster-worker");
+    assert_true(json_is_false(json_object_get(server, "enabled")));
+    assert_int_equal(json_integer_value(json_object_get(pool, "graceful_disable_timeout")), 1);
+    proto_model_destroy(&model);
+    fixture_fini(&f);
+}
+
+static void test_graceful_disable_timeout_comes_from_the_config(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_config("clusterName: k8s\nserviceType: NodePort\n"
+                               "poolGracefulDisableTimeout: -1\n"));
+    seed(&f, false);
+    proto_model *model = translate(&f, "hostrule-ns/my-svc", NULL);
+    assert_int_equal(
+        json_integer_value(json_object_get(model->objects[1].body, "graceful_disable_timeout")),
+        -1);
+    proto_model_destroy(&model);
+    fixture_fini(&f);
+}
+
+/* nodeNetworkList: one placement network per network and CIDR, by uuid when
+ * given (AKO), the network address of each CIDR. */
+static void test_node_network_list_gives_pools_placement_networks(void **state)
+{
+    (void)state;
+    json_error_t error;
+    fixture f;
+    fixture_init(&f, fx_config("clusterName: k8s\nserviceType: NodePort\n"
+                               "nodeNetworkList:\n"
+                               "  - networkName: node-net\n"
+                               "    cidrs: [10.0.0.1/24, 10.1.0.0/16]\n"
+                               "  - networkName: ignored-for-uuid\n"
+                               "    networkUUID: dvportgroup-42-cloud-1\n"
+                               "    cidrs: ['fd00::5/64']\n"));
+    seed(&f, true);
+    proto_model *model = translate(&f, "hostrule-ns/my-svc", NULL);
+    json_t *want = json_loads(
+        "[{\"network_ref\": \"/api/network/?name=node-net\","
+        "  \"subnet\": {\"ip_addr\": {\"addr\": \"10.0.0.0\", \"type\": \"V4\"}, \"mask\": 24}},"
+        " {\"network_ref\": \"/api/network/?name=node-net\","
+        "  \"subnet\": {\"ip_addr\": {\"addr\": \"10.1.0.0\", \"type\": \"V4\"}, \"mask\": 16}},"
+        " {\"network_ref\": \"/api/network/dvportgroup-42-cloud-1\","
+        "  \"subnet\": {\"ip_addr\": {\"addr\": \"fd00::\", \"type\": \"V6\"}, \"mask\": 64}}]",
+        0, &error);
+    assert_non_null(want);
+    assert_true(json_equal(want, json_object_get(model->objects[1].body, "placement_networks")));
+    json_decref(want);
+    proto_model_destroy(&model);
+    fixture_fini(&f);
+}
+
+static void test_pools_have_no_placement_networks_without_node_networks(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    seed(&f, true);
+    proto_model *model = translate(&f, "hostrule-ns/my-svc", NULL);
+    assert_null(json_object_get(model->objects[1].body, "placement_networks"));
+    proto_model_destroy(&model);
+    fixture_fini(&f);
+}
+
+/* AKO's Protocol marker on the policy set: the protocols, sorted, once. */
+static void test_policy_set_marks_every_protocol_once(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    proto_service *svc = fx_service("ns", "dns", "LoadBalancer", false);
+    fx_service_port(svc, "dns-udp", "UDP", 53, 30053, 53, NULL);
+    fx_service_port(svc, "dns-tcp", "TCP", 53, 30054, 53, NULL);
+    fx_service_port(svc, "metrics", "TCP", 9153, 30055, 9153, NULL);
+    add_service(&f, svc);
+    proto_model *model = translate(&f, "ns/dns", NULL);
+    const proto_avi_object *policy = &model->objects[model->n_objects - 3];
+    assert_string_equal(policy->type, "l4policyset");
+    json_t *last = json_array_get(json_object_get(policy->body, "markers"), 3);
+    assert_string_equal(json_string_value(json_object_get(last, "key")), "Protocol");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(last, "values"), 0)),
+                        "TCP,UDP");
     proto_model_destroy(&model);
     fixture_fini(&f);
 }
@@ -498,6 +611,11 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_service_model_has_the_exact_objects),
         cmocka_unit_test(test_pool_names_carry_protocol_and_port_in_service_port_order),
+        cmocka_unit_test(test_draining_pool_has_the_disabled_server_and_a_graceful_timeout),
+        cmocka_unit_test(test_graceful_disable_timeout_comes_from_the_config),
+        cmocka_unit_test(test_node_network_list_gives_pools_placement_networks),
+        cmocka_unit_test(test_pools_have_no_placement_networks_without_node_networks),
+        cmocka_unit_test(test_policy_set_marks_every_protocol_once),
         cmocka_unit_test(test_udp_only_service_uses_udp_fast_path),
         cmocka_unit_test(test_vip_network_comes_from_the_first_vip_network),
         cmocka_unit_test(test_preferred_vip_is_the_vsvip_address),

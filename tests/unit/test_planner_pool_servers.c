@@ -658,6 +658,55 @@ static void test_port_without_node_port_has_no_servers(void **state)
     fixture_fini(&f);
 }
 
+/* ---- one server per address ---------------------------------------------- */
+
+static void test_nodes_sharing_one_address_give_one_server(void **state)
+{
+    (void)state;
+    fixture f;
+    char name[32];
+    fixture_init(&f, fx_node_port_config());
+    for (int i = 0; i < 104; i++) {
+        snprintf(name, sizeof name, "node-%03d", i);
+        add_node(&f, fx_node(name, "10.0.0.9", NULL));
+    }
+    add_service(&f, seed_service(false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "node-000 10.0.0.9:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_shared_address_is_enabled_when_any_of_its_nodes_serves(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    proto_node *draining = fx_node("a-draining", "10.0.0.9", NULL);
+    draining->deleting = true;
+    add_node(&f, draining);
+    add_node(&f, fx_node("b-serving", "10.0.0.9", NULL));
+    add_node(&f, fx_node("c-other", "10.0.0.3", NULL));
+    add_service(&f, seed_service(false));
+    assert_string_equal(servers_of(&f, SEED_KEY, 0),
+                        "b-serving 10.0.0.9:30080 enabled, c-other 10.0.0.3:30080 enabled");
+    fixture_fini(&f);
+}
+
+static void test_shared_address_is_disabled_only_when_all_its_nodes_drain(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, fx_node_port_config());
+    add_node(&f, fx_node("a", "10.0.0.9", NULL));
+    add_node(&f, fx_node("b", "10.0.0.9", NULL));
+    add_service(&f, seed_service(true));
+    proto_endpoint_slice *slice = seed_slice();
+    fx_endpoint(slice, "192.168.25.134", "a", FX_TERMINATING_SERVING);
+    fx_endpoint(slice, "192.168.25.135", "b", FX_TERMINATING_SERVING);
+    add_slice(&f, slice);
+    assert_string_equal(servers_of(&f, SEED_KEY, 0), "a 10.0.0.9:30080 disabled");
+    fixture_fini(&f);
+}
+
 static void test_servers_are_sorted_by_node_then_address(void **state)
 {
     (void)state;
@@ -831,7 +880,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_service_without_ip_families_counts_as_ipv4),
         cmocka_unit_test(
             test_local_ipv6_only_service_uses_the_ipv6_address_of_nodes_with_endpoints),
-        cmocka_unit_test(test_local_dual_stack_service_uses_the_family_whose_endpoints_serve_on_the_node),
+        cmocka_unit_test(
+            test_local_dual_stack_service_uses_the_family_whose_endpoints_serve_on_the_node),
         cmocka_unit_test(test_local_ipv4_service_ignores_endpoints_in_ipv6_slices),
         cmocka_unit_test(test_candidacy_depends_on_the_service_families),
         cmocka_unit_test(test_calico_address_is_preferred_with_internal_ip_as_fallback),
@@ -841,6 +891,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_endpoint_in_two_slices_gives_one_server_and_ready_wins),
         cmocka_unit_test(test_port_without_node_port_has_no_servers),
         cmocka_unit_test(test_servers_are_sorted_by_node_then_address),
+        cmocka_unit_test(test_nodes_sharing_one_address_give_one_server),
+        cmocka_unit_test(test_shared_address_is_enabled_when_any_of_its_nodes_serves),
+        cmocka_unit_test(test_shared_address_is_disabled_only_when_all_its_nodes_drain),
         cmocka_unit_test(test_node_change_that_no_pool_can_see_is_equivalent),
         cmocka_unit_test(test_node_change_of_either_enabled_family_is_not_equivalent),
         cmocka_unit_test(test_clusterip_mode_uses_endpoint_addresses_and_target_ports),

@@ -28,12 +28,15 @@
 #include "proto/model.h"
 #include "syncer/avi_cache.h"
 #include "syncer/avi_session.h"
+#include "syncer/avi_types.h"
 #include "syncer/reconcile.h"
 #include "tests/avisim/avisim.h"
 
 #define KIT_CLUSTER "kavi"
 #define KIT_PREFIX "kavi--"
 #define KIT_CREATED_BY "ako-kavi"
+/* The identity a kavi object carries besides created_by, as JSON. */
+#define KIT_MARKERS "\"markers\": [{\"key\": \"clustername\", \"values\": [\"kavi\"]}]"
 #define KIT_DEADLINE_MS 20000
 
 /* ---- the simulator and a config for it ---------------------------------- */
@@ -82,7 +85,7 @@ static inline void kit_env_start(kit_env *env, const avisim_options_t *opts)
     assert_int_equal(avi_session_new(&env->session, env->cfg, NULL), KV_OK);
     /* Tests inject faults on purpose: retry fast. */
     avi_session_set_retry(env->session, 4, 5, 40);
-    assert_int_equal(avi_cache_new(&env->cache, config_created_by(env->cfg),
+    assert_int_equal(avi_cache_new(&env->cache, env->cfg->cluster_name, config_created_by(env->cfg),
                                    config_name_prefix(env->cfg)),
                      KV_OK);
 }
@@ -331,14 +334,15 @@ static inline proto_model *kit_model_new(const char *name, const char *owner)
     return m;
 }
 
-/* Adds an object; fills name, created_by, the clustername marker and the
- * checksum (FNV-1a of the body's canonical JSON), as the planner does. */
+/* Adds an object; fills name, created_by (where the type has it), the
+ * clustername marker and the checksum (FNV-1a of the body's canonical JSON,
+ * in the type's checksum field if it has one), as the planner does. */
 static inline void kit_model_add(proto_model *m, const char *type, const char *name,
                                  json_t *body_take)
 {
     assert_non_null(body_take);
     json_object_set_new(body_take, "name", json_string(name));
-    if (strcmp(type, "vsvip") != 0)
+    if (avi_type_has_created_by(type))
         json_object_set_new(body_take, "created_by", json_string(KIT_CREATED_BY));
     json_object_set_new(body_take, "markers",
                         json_pack("[{s:s, s:[s]}]", "key", "clustername", "values", KIT_CLUSTER));
@@ -350,10 +354,8 @@ static inline void kit_model_add(proto_model *m, const char *type, const char *n
     free(text);
     char sum[16];
     snprintf(sum, sizeof sum, "%u", h);
-    json_object_set_new(body_take,
-                        strcmp(type, "vsvip") == 0 ? "vsvip_cloud_config_cksum"
-                                                   : "cloud_config_cksum",
-                        json_string(sum));
+    if (avi_type_checksum_field(type))
+        json_object_set_new(body_take, avi_type_checksum_field(type), json_string(sum));
     proto_avi_object *grown = realloc(m->objects, (m->n_objects + 1) * sizeof *grown);
     assert_non_null(grown);
     m->objects = grown;

@@ -446,7 +446,8 @@ static void test_leftovers_are_deleted_only_once_the_planner_is_complete(void **
     proto_model *old = kit_l4_model("ns", "old", port_80, 1, "10.0.0.9:31080");
     reconcile_held held = {0};
     kit_apply_expect(&fx.env, old, &held, KV_OK, NULL);
-    kit_create(&fx.env, "pool", "{\"name\": \"kavi--stray\", \"created_by\": \"ako-kavi\"}");
+    kit_create(&fx.env, "pool",
+               "{\"name\": \"kavi--stray\", \"created_by\": \"ako-kavi\", " KIT_MARKERS "}");
     kit_create(&fx.env, "pool", "{\"name\": \"users-own-pool\"}");
 
     proto_model *a = kit_l4_model("ns", "a", port_80, 1, "10.0.0.3:31080");

@@ -60,7 +60,7 @@ static void test_unchanged_model_costs_no_writes_even_after_restart(void **state
 
     /* A restarted syncer: fresh cache from the controller, same answer. */
     avi_cache_destroy(&env.cache);
-    assert_int_equal(avi_cache_new(&env.cache, KIT_CREATED_BY, KIT_PREFIX), KV_OK);
+    assert_int_equal(avi_cache_new(&env.cache, KIT_CLUSTER, KIT_CREATED_BY, KIT_PREFIX), KV_OK);
     assert_int_equal(avi_cache_load(env.cache, env.session), KV_OK);
     reconcile_held fresh = {0};
     kit_apply_expect(&env, m, &fresh, KV_OK, &o);
@@ -432,7 +432,7 @@ static void test_gc_deletes_unwanted_owned_objects_referrers_first(void **state)
     kit_apply_expect(&env, gone, &held_gone, KV_OK, NULL);
     /* A restarted syncer knows only what the controller lists. */
     avi_cache_destroy(&env.cache);
-    assert_int_equal(avi_cache_new(&env.cache, KIT_CREATED_BY, KIT_PREFIX), KV_OK);
+    assert_int_equal(avi_cache_new(&env.cache, KIT_CLUSTER, KIT_CREATED_BY, KIT_PREFIX), KV_OK);
     assert_int_equal(avi_cache_load(env.cache, env.session), KV_OK);
     kit_reset_log(&env);
 
@@ -458,11 +458,112 @@ static void test_gc_deletes_unwanted_owned_objects_referrers_first(void **state)
     kit_env_stop(&env);
 }
 
+/* A model with a health monitor as the planner writes one for ETP Local:
+ * neither HealthMonitor nor L4PolicySet has a checksum field. */
+static proto_model *model_with_monitor(int send_interval)
+{
+    proto_model *m = kit_l4_model("ns", "hc", port_80, 1, "10.0.0.3:31080");
+    kit_model_add(m, "healthmonitor", "kavi--ns-hc-hc",
+                  json_pack("{s:s, s:i, s:i, s:{s:s, s:[s]}, s:s}", "type", "HEALTH_MONITOR_HTTP",
+                            "monitor_port", 32000, "send_interval", send_interval, "http_monitor",
+                            "http_request", "GET /healthz HTTP/1.0", "http_response_code",
+                            "HTTP_2XX", "tenant_ref", "/api/tenant/?name=admin"));
+    return m;
+}
+
+static void restart_cache(kit_env *env)
+{
+    avi_cache_destroy(&env->cache);
+    assert_int_equal(avi_cache_new(&env->cache, KIT_CLUSTER, KIT_CREATED_BY, KIT_PREFIX), KV_OK);
+    assert_int_equal(avi_cache_load(env->cache, env->session), KV_OK);
+}
+
+static void test_types_without_checksum_field_cost_no_writes_after_restart(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    proto_model *m = model_with_monitor(5);
+    reconcile_held held = {0};
+    kit_apply_expect(&env, m, &held, KV_OK, NULL);
+    json_t *hm = kit_state_object(&env, "healthmonitor", "kavi--ns-hc-hc");
+    assert_null(json_object_get(hm, "cloud_config_cksum"));
+    assert_null(json_object_get(hm, "created_by"));
+    json_decref(hm);
+
+    restart_cache(&env);
+    kit_reset_log(&env);
+    reconcile_held fresh = {0};
+    kit_apply_expect(&env, m, &fresh, KV_OK, NULL);
+    assert_int_equal(kit_writes(&env), 0);
+
+    /* A changed monitor is one PUT, after a restart as before one. */
+    proto_model *changed = model_with_monitor(10);
+    restart_cache(&env);
+    kit_reset_log(&env);
+    kit_apply_expect(&env, changed, &fresh, KV_OK, NULL);
+    assert_int_equal(kit_writes(&env), 1);
+    assert_int_equal(kit_count(&env, "PUT healthmonitor"), 1);
+    kit_reset_log(&env);
+    kit_apply_expect(&env, changed, &fresh, KV_OK, NULL);
+    assert_int_equal(kit_writes(&env), 0);
+
+    reconcile_held_clear(&fresh);
+    reconcile_held_clear(&held);
+    proto_model_destroy(&changed);
+    proto_model_destroy(&m);
+    kit_env_stop(&env);
+}
+
+static bool nothing_wanted(const char *type, const char *name, void *payload)
+{
+    (void)type;
+    (void)name;
+    (void)payload;
+    return false;
+}
+
+/* Names like kavi's, but without this cluster's identity: made by hand, or
+ * another cluster's. Garbage collection (and so deleteConfig) leaves them. */
+static void test_gc_leaves_hand_made_objects_with_kavi_names_alone(void **state)
+{
+    (void)state;
+    kit_env env;
+    kit_env_start(&env, NULL);
+    kit_create(&env, "vsvip", "{\"name\": \"kavi--ns-hand\"}");
+    kit_create(&env, "healthmonitor",
+               "{\"name\": \"kavi--ns-hand-hc\", \"type\": \"HEALTH_MONITOR_TCP\","
+               " \"markers\": [{\"key\": \"clustername\", \"values\": [\"kavi-\"]}]}");
+    kit_create(&env, "pool", "{\"name\": \"kavi--ns-hand-TCP-80\", \"created_by\": \"ako-kavi\"}");
+    kit_create(&env, "l4policyset",
+               "{\"name\": \"kavi--ns-hand\", \"created_by\": \"admin\", " KIT_MARKERS "}");
+    kit_create(&env, "pool",
+               "{\"name\": \"kavi--ns-mine-TCP-80\", \"created_by\": \"ako-kavi\", " KIT_MARKERS
+               "}");
+    restart_cache(&env);
+    assert_int_equal(avi_cache_size(env.cache), 1);
+    kit_reset_log(&env);
+
+    reconcile_outcome o = {0};
+    assert_int_equal(reconcile_gc(&o, env.session, env.cache, nothing_wanted, NULL), KV_OK);
+
+    assert_int_equal(kit_writes(&env), 1);
+    assert_false(kit_exists(&env, "pool", "kavi--ns-mine-TCP-80"));
+    assert_true(kit_exists(&env, "vsvip", "kavi--ns-hand"));
+    assert_true(kit_exists(&env, "healthmonitor", "kavi--ns-hand-hc"));
+    assert_true(kit_exists(&env, "pool", "kavi--ns-hand-TCP-80"));
+    assert_true(kit_exists(&env, "l4policyset", "kavi--ns-hand"));
+    reconcile_outcome_clear(&o);
+    kit_env_stop(&env);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_objects_are_created_leaves_first),
         cmocka_unit_test(test_unchanged_model_costs_no_writes_even_after_restart),
+        cmocka_unit_test(test_types_without_checksum_field_cost_no_writes_after_restart),
+        cmocka_unit_test(test_gc_leaves_hand_made_objects_with_kavi_names_alone),
         cmocka_unit_test(test_changed_pool_costs_exactly_one_put),
         cmocka_unit_test(test_shrunk_model_deletes_removed_objects_referrers_first),
         cmocka_unit_test(test_deleted_model_removes_all_its_objects_and_nothing_else),

@@ -185,12 +185,16 @@ static void test_cache_holds_only_owned_objects(void **state)
     kit_env env;
     kit_env_start(&env, NULL);
     kit_create(&env, "pool", "{\"name\": \"kavi--mine\", \"created_by\": \"ako-kavi\","
-                             " \"cloud_config_cksum\": \"42\"}");
+                             " \"cloud_config_cksum\": \"42\", " KIT_MARKERS "}");
     kit_create(&env, "pool", "{\"name\": \"someone-elses\", \"created_by\": \"admin\"}");
     kit_create(&env, "pool", "{\"name\": \"kavi--other-cluster-tool\", \"created_by\": \"ako-x\"}");
+    /* created_by alone is not the identity: the marker is missing. */
+    kit_create(&env, "pool", "{\"name\": \"kavi--copied\", \"created_by\": \"ako-kavi\"}");
     kit_create(&env, "vsvip", "{\"name\": \"kavi--mine\", \"vsvip_cloud_config_cksum\": \"7\","
-                              " \"vip\": [{\"vip_id\": \"0\", \"auto_allocate_ip\": true}]}");
-    kit_create(&env, "vsvip", "{\"name\": \"x-kavi--lookalike\"}");
+                              " \"vip\": [{\"vip_id\": \"0\", \"auto_allocate_ip\": true}], "
+                              KIT_MARKERS "}");
+    kit_create(&env, "vsvip", "{\"name\": \"x-kavi--lookalike\", " KIT_MARKERS "}");
+    kit_create(&env, "vsvip", "{\"name\": \"kavi--hand-made\"}");
 
     assert_int_equal(avi_cache_load(env.cache, env.session), KV_OK);
 
@@ -206,6 +210,9 @@ static void test_cache_holds_only_owned_objects(void **state)
     assert_int_equal(vsvip->n_vips, 1);
     assert_string_equal(vsvip->vips[0], "10.10.10.100");
     assert_null(avi_cache_get(env.cache, "pool", "someone-elses"));
+    assert_null(avi_cache_get(env.cache, "pool", "kavi--copied"));
+    assert_null(avi_cache_get(env.cache, "vsvip", "kavi--hand-made"));
+    /* Nor is the marker without the name (AKO's gateway marks ako-gw-<c>--). */
     assert_null(avi_cache_get(env.cache, "vsvip", "x-kavi--lookalike"));
     kit_env_stop(&env);
 }
@@ -217,7 +224,8 @@ static void test_cache_follows_next_across_pages(void **state)
     kit_env_start(&env, NULL);
     char json[256];
     for (int i = 0; i < 450; i++) {
-        snprintf(json, sizeof json, "{\"name\": \"kavi--p%03d\", \"created_by\": \"ako-kavi\"}", i);
+        snprintf(json, sizeof json,
+                 "{\"name\": \"kavi--p%03d\", \"created_by\": \"ako-kavi\", " KIT_MARKERS "}", i);
         kit_create(&env, "pool", json);
     }
     kit_reset_log(&env);

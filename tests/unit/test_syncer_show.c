@@ -64,8 +64,10 @@ static void test_show_marks_empty_pools_and_lists_unattached_objects(void **stat
     kit_env_start(&env, NULL);
     proto_model *dns = kit_l4_model("kube-system", "dns", port_53, 1, "");
     apply(&env, dns);
-    kit_create(&env, "pool", "{\"name\": \"kavi--orphan\", \"created_by\": \"ako-kavi\"}");
+    kit_create(&env, "pool",
+               "{\"name\": \"kavi--orphan\", \"created_by\": \"ako-kavi\", " KIT_MARKERS "}");
     kit_create(&env, "pool", "{\"name\": \"not-ours\"}");
+    kit_create(&env, "pool", "{\"name\": \"kavi--hand-made\", \"created_by\": \"ako-kavi\"}");
 
     char *text = show_text(&env);
 
@@ -76,6 +78,7 @@ static void test_show_marks_empty_pools_and_lists_unattached_objects(void **stat
     long orphan = kit_position(text, "  pool                 kavi--orphan");
     assert_true(section < orphan);
     assert_null(strstr(text, "not-ours"));
+    assert_null(strstr(text, "kavi--hand-made"));
 
     free(text);
     proto_model_destroy(&dns);
