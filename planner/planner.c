@@ -26,6 +26,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "proto/status.h"
 #include "proto/wire.h"
 #include "planner/l4_translator.h"
 #include "planner/pool_servers.h"
@@ -672,6 +673,29 @@ static int owner_add(planner_t *planner, const char *vs_name, const char *servic
 
 /* Publishes one model; a model too big for one bus message is refused for
  * its Service alone (named in a note) and never stops the others. */
+/* Puts (error set) or removes (NULL) the "!refused/<model>" marker that
+ * tells the syncer, and through it the Service's status, why a model is
+ * not on the stream. */
+static int mark_refused(planner_t *planner, const char *stream, const char *service_key,
+                        const char *vs_name, const char *tenant, const char *error)
+{
+    char key[KEY_MAX + 16], object[KEY_MAX + 16];
+    int n = snprintf(key, sizeof key, "%s%s", PROTO_KEY_REFUSED_PREFIX, vs_name);
+    if (n < 0 || (size_t)n >= sizeof key)
+        return KV_ERR_TOO_LARGE;
+    if (!error)
+        return planner->sink.remove(planner->sink.ctx, stream, key);
+    snprintf(object, sizeof object, "Service/%s", service_key);
+    proto_object_status st = {.object = object, .tenant = (char *)tenant, .error = (char *)error};
+    void *body = NULL;
+    size_t len = 0;
+    int rc = proto_object_status_encode(&st, &body, &len);
+    if (rc == KV_OK)
+        rc = planner->sink.put(planner->sink.ctx, stream, key, body, len);
+    free(body);
+    return rc;
+}
+
 static int publish_model(planner_t *planner, const char *stream, const char *service_key,
                          const proto_model *model, const l4_summary *summary)
 {
@@ -693,7 +717,13 @@ static int publish_model(planner_t *planner, const char *stream, const char *ser
                  "not published, the controller keeps what it had",
                  model->name, len, summary->servers, PROTO_MAX_MESSAGE >> 20);
         note_update(planner, service_key, text);
-        return 0;
+        rc = mark_refused(planner, stream, service_key, model->name, model->tenant, text);
+        return rc < 0 ? rc : 0;
+    }
+    if (rc >= 0) {
+        int cleared = mark_refused(planner, stream, service_key, model->name, model->tenant, NULL);
+        if (cleared < 0)
+            return cleared;
     }
     if (rc == 1)
         log_info("published model %s in tenant %s (%zu pools, %zu servers)", model->name,
@@ -703,7 +733,8 @@ static int publish_model(planner_t *planner, const char *stream, const char *ser
 
 static int delete_model(planner_t *planner, const char *stream, const char *vs_name)
 {
-    int rc = planner->sink.remove(planner->sink.ctx, stream, vs_name);
+    int rc = mark_refused(planner, stream, NULL, vs_name, NULL, NULL);
+    rc = rc < 0 ? rc : planner->sink.remove(planner->sink.ctx, stream, vs_name);
     if (rc == 1)
         published_remove(planner, stream, vs_name);
     if (rc == 1)

@@ -25,6 +25,11 @@
 /* Planner → syncer: every model of the stream has been published at least
  * once since the planner started; only now may a syncer delete leftovers. */
 #define PROTO_KEY_COMPLETE "!complete"
+/* Planner → syncer: "!refused/<model name>" says the planner could not
+ * publish that model (too large for the bus); the body is the
+ * proto_object_status of its Kubernetes object with the reason, which the
+ * syncer reports as that object's status and counts as failed. */
+#define PROTO_KEY_REFUSED_PREFIX "!refused/"
 
 #define PROTO_STREAM_K8S "k8s"
 #define PROTO_STREAM_MODEL_PREFIX "model."

@@ -76,6 +76,15 @@ typedef struct syncer_model {
     UT_hash_handle hh;
 } syncer_model;
 
+/* A model the planner could not publish ("!refused/<model>"): the object
+ * it is for and why. */
+typedef struct {
+    char *key;
+    char *owner;
+    char *error;
+    UT_hash_handle hh;
+} syncer_refusal;
+
 /* A set of strings (owners, "type/name" keys). */
 typedef struct {
     char *key;
@@ -91,6 +100,7 @@ struct syncer {
     avi_session_t *session;
     avi_cache_t *cache;
     syncer_model *models;
+    syncer_refusal *refusals; /* the planner's "!refused/" markers in view */
     volatile sig_atomic_t *stop;
     unsigned jobs;      /* model jobs on the wire */
     unsigned max_jobs;  /* controllerParallelRequests × SYNCER_JOBS_PER_REQUEST */
@@ -285,6 +295,9 @@ static void syncer_push_owner(syncer_t *s, const char *owner)
         if (!error && m->error)
             error = m->error;
     }
+    for (const syncer_refusal *r = s->refusals; r; r = r->hh.next)
+        if (strcmp(r->owner, owner) == 0)
+            error = r->error; /* its current model is not even on the stream */
     proto_object_status st = {
         .object = (char *)owner,
         .tenant = s->tenant,
@@ -314,6 +327,8 @@ static void syncer_push_all(syncer_t *s)
         for (size_t i = 0; i < m->n_owners; i++)
             if (name_set_add(&owners, m->owners[i]) < 0)
                 break;
+    for (const syncer_refusal *r = s->refusals; r; r = r->hh.next)
+        name_set_add(&owners, r->owner);
     syncer_push_owners(s, owners);
     log_debug("status: re-pushed %u objects", HASH_COUNT(owners));
     name_set_clear(&owners);
@@ -352,6 +367,7 @@ static void syncer_count(const syncer_t *s, syncer_tally *t)
             t->applied_digest += m->fingerprint;
         }
     }
+    t->failed += HASH_COUNT(s->refusals);
 }
 
 static void syncer_counts(const syncer_t *s, unsigned *pending, unsigned *failed)
@@ -430,6 +446,23 @@ static void syncer_progress(syncer_t *s, int64_t now, const syncer_tally *t)
 
 /* ---- bus events ---------------------------------------------------------------------- */
 
+static void refusal_free(syncer_refusal *r)
+{
+    free(r->key);
+    free(r->owner);
+    free(r->error);
+    free(r);
+}
+
+static void refusals_clear(syncer_t *s)
+{
+    syncer_refusal *r, *tmp;
+    HASH_ITER(hh, s->refusals, r, tmp) {
+        HASH_DEL(s->refusals, r);
+        refusal_free(r);
+    }
+}
+
 static void syncer_on_reset(syncer_t *s)
 {
     log_info("model stream reset: waiting for a fresh snapshot (nothing is deleted)");
@@ -437,13 +470,57 @@ static void syncer_on_reset(syncer_t *s)
     s->eos_seen = 0;
     for (syncer_model *m = s->models; m; m = m->hh.next)
         m->stale = true;
+    refusals_clear(s); /* the snapshot brings those still standing */
+}
+
+static void syncer_remember_error(syncer_t *s, const char *error)
+{
+    free(s->last_error);
+    s->last_error = error ? strdup(error) : NULL;
+}
+
+/* "!refused/<model>" came or went: remember it and tell the object's status. */
+static void syncer_on_refusal(syncer_t *s, const bus_event *ev)
+{
+    syncer_refusal *r = NULL;
+    HASH_FIND_STR(s->refusals, ev->env.key, r);
+    char *owner = r ? strdup(r->owner) : NULL;
+    if (r) {
+        HASH_DEL(s->refusals, r);
+        refusal_free(r);
+    }
+    if (ev->type == BUS_PUT) {
+        proto_status st;
+        int rc = proto_status_decode(&st, ev->env.body, ev->env.body_len);
+        if (rc < 0 || st.type != PROTO_STATUS_OBJECT || !st.object.object ||
+            !st.object.error) {
+            log_warn("marker %s: cannot decode it (%s); ignored", ev->env.key,
+                     rc < 0 ? kv_strerror(rc) : "not an object status with an error");
+        } else if ((r = calloc(1, sizeof *r)) && (r->key = strdup(ev->env.key)) &&
+                   (r->owner = strdup(st.object.object)) && (r->error = strdup(st.object.error))) {
+            HASH_ADD_KEYPTR(hh, s->refusals, r->key, strlen(r->key), r);
+            log_warn("%s: the planner refused its model: %s", r->owner, r->error);
+            syncer_remember_error(s, r->error);
+            free(owner);
+            owner = strdup(r->owner);
+        } else if (r) {
+            refusal_free(r);
+        }
+        if (rc == KV_OK)
+            proto_status_clear(&st);
+    }
+    if (owner)
+        syncer_push_owner(s, owner);
+    free(owner);
 }
 
 static void syncer_on_marker(syncer_t *s, const bus_event *ev)
 {
     const char *key = ev->env.key;
     bool put = ev->type == BUS_PUT;
-    if (strcmp(key, PROTO_KEY_COMPLETE) == 0) {
+    if (strncmp(key, PROTO_KEY_REFUSED_PREFIX, strlen(PROTO_KEY_REFUSED_PREFIX)) == 0) {
+        syncer_on_refusal(s, ev);
+    } else if (strcmp(key, PROTO_KEY_COMPLETE) == 0) {
         if (put && !s->complete)
             s->gc_due = true;
         s->complete = put;
@@ -579,11 +656,6 @@ static void syncer_on_event(syncer_t *s, const bus_event *ev, int64_t now)
 
 /* ---- controller work ----------------------------------------------------------------- */
 
-static void syncer_remember_error(syncer_t *s, const char *error)
-{
-    free(s->last_error);
-    s->last_error = error ? strdup(error) : NULL;
-}
 
 static void syncer_load_cache(syncer_t *s, int64_t now)
 {
@@ -1061,6 +1133,7 @@ void syncer_destroy(syncer_t **syncer)
         HASH_DEL(s->models, m);
         model_free(m);
     }
+    refusals_clear(s);
     bus_sub_destroy(&s->sub);
     bus_socket_close(&s->status_push);
     avi_cache_destroy(&s->cache);

@@ -7,6 +7,7 @@
 #include <uthash.h>
 
 #include "common/error.h"
+#include "proto/status.h"
 #include "common/log.h"
 #include "planner/planner.h"
 #include "proto/envelope.h"
@@ -350,10 +351,26 @@ static void test_model_too_large_for_the_bus_is_refused_alone(void **state)
     marker(&f, "!synced/Namespace");
     marker(&f, "!synced/EndpointSlice");
     assert_true(flush(&f) > 0);
-    assert_string_equal(sink_take_log(&f.sink), "put k8s--shop-web; put !complete");
+    assert_string_equal(sink_take_log(&f.sink),
+                        "put !refused/k8s--shop-api; put k8s--shop-web; put !complete");
     assert_null(sink_get(&f.sink, "k8s--shop-api"));
+    /* The syncer learns which Service and why, for its status. */
+    sink_entry *refusal = sink_get(&f.sink, "!refused/k8s--shop-api");
+    assert_non_null(refusal);
+    proto_status st;
+    assert_int_equal(proto_status_decode(&st, refusal->body, refusal->len), 0);
+    assert_int_equal(st.type, PROTO_STATUS_OBJECT);
+    assert_string_equal(st.object.object, "Service/shop/api");
+    assert_non_null(strstr(st.object.error, "past the bus's 64 MiB message cap"));
+    proto_status_clear(&st);
     f.now += 10000;
     assert_int_equal(planner_flush(f.planner, f.now), 0);
+
+    /* Once it fits again, it is published and the refusal goes. */
+    f.sink.too_large_key = NULL;
+    put_node(&f, fx_node("c", "10.0.0.3", NULL)); /* api (Cluster) gains a server */
+    assert_true(flush(&f) > 0);
+    assert_string_equal(sink_take_log(&f.sink), "put k8s--shop-api; del !refused/k8s--shop-api");
     fixture_fini(&f);
 }
 

@@ -363,6 +363,40 @@ static void test_refused_model_is_reported_not_retried_and_others_still_applied(
     fx_stop(&fx);
 }
 
+/* The planner could not publish a model (too large for the bus): its
+ * "!refused/" marker becomes the Service's status and a failed model in
+ * progress; when the marker goes, so does the error. */
+static void test_planner_refusal_is_the_services_status_and_a_failure(void **state)
+{
+    (void)state;
+    loop_fx fx;
+    fx_start(&fx, NULL);
+    proto_model *good = kit_l4_model("ns", "good", port_80, 1, "10.0.0.3:31080");
+    fx_publish_model(&fx, good);
+    proto_object_status refusal = {.object = "Service/ns/huge", .tenant = "admin",
+                                   .error = "model kavi--ns-huge is 70000000 bytes, past the "
+                                            "bus's 64 MiB message cap"};
+    void *data = NULL;
+    size_t len = 0;
+    assert_int_equal(proto_object_status_encode(&refusal, &data, &len), KV_OK);
+    assert_int_equal(bus_pub_put(fx.pub, STREAM, PROTO_KEY_REFUSED_PREFIX "kavi--ns-huge", data, len), 1);
+    free(data);
+
+    fx_run_until(&fx, owner_has_error, "Service/ns/huge", "an error for Service/ns/huge");
+    assert_non_null(strstr(fx_owner(&fx, "Service/ns/huge")->error, "64 MiB message cap"));
+    fx_run_until(&fx, owner_has_vip, "Service/ns/good", "a VIP for Service/ns/good");
+    fx_run_until(&fx, nothing_pending, NULL, "nothing pending");
+    assert_int_equal(fx.progress.failed, 1);
+    assert_non_null(strstr(fx.progress.last_error, "64 MiB message cap"));
+    assert_false(kit_exists(&fx.env, "pool", "kavi--ns-huge-TCP-80"));
+
+    assert_int_equal(bus_pub_delete(fx.pub, STREAM, PROTO_KEY_REFUSED_PREFIX "kavi--ns-huge"), 1);
+    fx_run_until(&fx, owner_has_no_vip, "Service/ns/huge", "Service/ns/huge without error");
+    assert_null(fx_owner(&fx, "Service/ns/huge")->error);
+    proto_model_destroy(&good);
+    fx_stop(&fx);
+}
+
 static void test_transient_failures_are_retried_until_the_model_lands(void **state)
 {
     (void)state;
@@ -597,6 +631,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_models_of_different_services_are_written_side_by_side),
         cmocka_unit_test(test_models_from_the_bus_are_applied_and_reported),
         cmocka_unit_test(test_refused_model_is_reported_not_retried_and_others_still_applied),
+        cmocka_unit_test(test_planner_refusal_is_the_services_status_and_a_failure),
         cmocka_unit_test(test_transient_failures_are_retried_until_the_model_lands),
         cmocka_unit_test(test_latest_version_wins_over_one_still_waiting),
         cmocka_unit_test(test_leftovers_are_deleted_only_once_the_planner_is_complete),
