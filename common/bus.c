@@ -438,7 +438,9 @@ static bus_snapshot *snapshot_capture(bus_pub_t *pub, const zmq_msg_t *identity,
     memcpy(snapshot->identity, zmq_msg_data((zmq_msg_t *)identity), identity_len);
     snapshot->identity_len = identity_len;
     snapshot->request_id = request->request_id;
-    snapshot->credit = request->credit < BUS_SNAPSHOT_WINDOW ? request->credit : BUS_SNAPSHOT_WINDOW;
+    snapshot->credit = request->credit;
+    if (snapshot->credit > BUS_SNAPSHOT_WINDOW)
+        snapshot->credit = BUS_SNAPSHOT_WINDOW;
     snapshot->idle_since_ms = now_ms;
     snapshot->stream = strdup(request->stream);
     if (!snapshot->stream)

@@ -530,7 +530,8 @@ static void job_next_object(reconcile_job_t *job)
                 continue;
             }
         } else {
-            rc = avi_cache_get(job->cache, obj->type, obj->name) ? job_put(job, obj, 4) : job_post(job, obj, 4);
+            bool cached = avi_cache_get(job->cache, obj->type, obj->name) != NULL;
+            rc = cached ? job_put(job, obj, 4) : job_post(job, obj, 4);
             if (rc == KV_OK)
                 return; /* the answer goes on */
         }
