@@ -38,6 +38,7 @@
 #define SYNCER_IDLE_WAIT_MS 1000 /* upper bound on one poll, so no wait is unbounded */
 #define SYNCER_STREAM_MAX 256
 #define SYNCER_JOBS_PER_REQUEST 4 /* model jobs per request slot on the wire */
+#define SYNCER_EVENT_BATCH 500 /* bus events handled per loop turn */
 
 typedef enum {
     MODEL_PENDING = 0,
@@ -101,6 +102,7 @@ struct syncer {
     avi_cache_t *cache;
     syncer_model *models;
     syncer_refusal *refusals; /* the planner's "!refused/" markers in view */
+    bool more_events;         /* the last turn stopped at SYNCER_EVENT_BATCH */
     volatile sig_atomic_t *stop;
     unsigned jobs;      /* model jobs on the wire */
     unsigned max_jobs;  /* controllerParallelRequests × SYNCER_JOBS_PER_REQUEST */
@@ -974,7 +976,7 @@ int syncer_step(syncer_t *s, int64_t max_wait_ms)
     int64_t work_wait;
     syncer_work work = syncer_pick_work(s, now, &model, &work_wait);
 
-    int64_t timeout = work != WORK_NONE ? 0 : work_wait;
+    int64_t timeout = work != WORK_NONE || s->more_events ? 0 : work_wait;
     timeout = min64(timeout, bus_sub_timeout_ms(s->sub, now));
     timeout = min64(timeout, avi_session_timeout_ms(s->session, now));
     timeout = min64(timeout, s->next_progress_ms - now);
@@ -997,10 +999,17 @@ int syncer_step(syncer_t *s, int64_t max_wait_ms)
     }
     now = clock_now_ms();
     bus_event ev;
-    while (bus_sub_next(s->sub, &ev, now) == 1) {
+    /* A bounded batch per turn, so a snapshot of thousands of models never
+     * keeps the loop from the controller's answers or from SIGTERM. */
+    int events = 0;
+    while (events < SYNCER_EVENT_BATCH && bus_sub_next(s->sub, &ev, now) == 1) {
         syncer_on_event(s, &ev, now);
         bus_event_clear(&ev);
+        events++;
+        if (s->stop && *s->stop)
+            break;
     }
+    s->more_events = events == SYNCER_EVENT_BATCH;
     if (s->stop && *s->stop)
         return KV_OK;
 
