@@ -351,9 +351,7 @@ static json_t *view_slot(json_t *view, const char *type)
 
 json_t *kit_controller_view(kit_pipeline *p)
 {
-    char *text = avisim_state_json(p->sim);
-    json_t *state = text ? json_loads(text, 0, NULL) : NULL;
-    free(text);
+    json_t *state = avisim_state(p->sim);
     json_t *view = json_object();
     const char *tenant, *type;
     json_t *types, *objects;

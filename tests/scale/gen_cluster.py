@@ -4,7 +4,8 @@ recording (the replay format: one {"type","object"} JSON line per event).
 
     gen_cluster.py --seed 1 --nodes 500 --services 2000 --endpoints 6000 \
                    --out base.ndjson [--churn-out churn.ndjson] \
-                   [--churn rolling,drain,nodes,noop] [--local-fraction 0.5]
+                   [--churn rolling,drain,nodes,noop] [--churn-parts 3]
+                   [--local-fraction 0.5]
 
 The base section holds, in this order: Namespaces, Nodes, LoadBalancer
 Services and one EndpointSlice per Service. What it contains on purpose,
@@ -285,6 +286,9 @@ def main():
     p.add_argument("--churn", default="", help="comma list of rolling,drain,nodes,noop")
     p.add_argument("--out", required=True)
     p.add_argument("--churn-out", help="churn events go here (default: after the base)")
+    p.add_argument("--churn-parts", type=int, default=1,
+                   help="split the churn steps, in order, over this many files: "
+                        "--churn-out then holds %%d, numbered from 1")
     a = p.parse_args()
     if a.nodes < 2 or a.services < 1 or a.namespaces < 1:
         p.error("need at least 2 nodes, 1 Service and 1 namespace")
@@ -295,15 +299,19 @@ def main():
     for s in churn:
         if s not in steps:
             p.error("unknown churn step %r" % s)
-    with open(a.out, "w") as out:
-        stream = Stream(out)
-        cluster.base(stream)
+    parts = max(1, a.churn_parts)
+    if parts > 1 and (not a.churn_out or "%d" not in a.churn_out):
+        p.error("--churn-parts needs a --churn-out holding %d")
+    stream = Stream(open(a.out, "w"))
+    cluster.base(stream)
+    for part in range(parts):
         if a.churn_out:
-            out.close()
-            stream.out = open(a.churn_out, "w")
-        for s in churn:
+            stream.out.close()
+            stream.out = open(a.churn_out.replace("%d", str(part + 1)), "w")
+        # Steps in order, as evenly as they go: 4 steps in 3 parts are 1, 1, 2.
+        for s in churn[len(churn) * part // parts:len(churn) * (part + 1) // parts]:
             steps[s](stream)
-        stream.out.close()
+    stream.out.close()
     return 0
 
 
