@@ -11,9 +11,13 @@
  * churn (a rolling update of 100 replicas, a drain, nodes added and
  * removed, resourceVersion-only updates). The fault runs (each stage
  * SIGKILLed mid-run; each stage frozen past the bus's silence and snapshot
- * timeouts; a snapshot forced to be asked again) and the kavi-run one-shot
- * use 300 Services over 100 nodes so that the whole program fits a CI
- * budget on two cores under ASan. KAVI_SCALE_SERVICES / _NODES (plain),
+ * timeouts; a snapshot forced to be asked again) use 300 Services over 100
+ * nodes so that the whole program fits a CI budget on two cores under
+ * ASan; the kavi-run one-shot runs at the plain size. (At 2,000 Services,
+ * release build, the SIGKILL variant also fails today: the restarted
+ * planner's snapshot reaches the syncer with 480 of 2,000 models and the
+ * syncer deletes the rest. Run it so with KAVI_SCALE_FAULT_SERVICES=2000
+ * KAVI_SCALE_FAULT_NODES=500.) KAVI_SCALE_SERVICES / _NODES (plain),
  * KAVI_SCALE_FAULT_SERVICES / _FAULT_NODES and KAVI_SCALE_DEADLINE_S
  * change them; KAVI_SCALE_SEED the seed.
  *
@@ -43,7 +47,7 @@
 #define FAULT_SERVICES 300
 #define FAULT_NODES 100
 #define ENDPOINTS_PER_SERVICE 3
-#define DEADLINE_S 900
+#define DEADLINE_S 600 /* per wait; the ASan initial sync at 2,000 Services takes ~2 min */
 #define CHURN "rolling,drain,nodes,noop"
 #define CHUNKS 3 /* parts of the churn, appended one at a time */
 /* Room for 65,000 VIPs: the simulator's default range holds 100. */
@@ -492,8 +496,10 @@ static void test_snapshot_asked_again_while_publisher_frozen_converges(void **st
 static void test_oneshot_kavi_run_exits_zero_with_every_pool(void **state)
 {
     scale *s = *state;
-    scale_start(s, (int)env_long("KAVI_SCALE_FAULT_SERVICES", FAULT_SERVICES),
-                (int)env_long("KAVI_SCALE_FAULT_NODES", FAULT_NODES));
+    /* At the plain size: this is where today's bus loses models
+     * silently (kavi-run exits 0 with a sixth of the pools missing). */
+    scale_start(s, (int)env_long("KAVI_SCALE_SERVICES", PLAIN_SERVICES),
+                (int)env_long("KAVI_SCALE_NODES", PLAIN_NODES));
     /* The kit's stages would fight kavi-run's for the controller: only
      * its simulator and scratch directory are used. */
     for (int stage = KIT_WATCHER; stage <= KIT_SYNCER; stage++)
