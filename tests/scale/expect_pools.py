@@ -24,7 +24,10 @@ nodeSelectorLabels, ipFamily V4 (the kit's configuration):
 
 Endpoint conditions left out count as ready and serving, not terminating.
 A Local LoadBalancer Service with healthCheckNodePort also gets the health
-monitor "<vs>-hc". Names: "kavi--<namespace>-<service>" for the virtual
+monitor "<vs>-hc". Out of its scope (it says what the kit's default
+configuration gives): nodeSelectorLabels, tenants, deleteConfig, IPv6, CNI
+node addresses. Checked against every @expect of tests/data/scenarios
+that uses none of those: all agree. Names: "kavi--<namespace>-<service>" for the virtual
 service, its VsVip and L4 policy set; "<vs>-<protocol>-<port>" per pool.
 """
 import json
