@@ -83,6 +83,7 @@ typedef struct {
     char chunk[CHUNKS][320];    /* its churn: the rolling update; the drain; nodes and no-ops */
     char expect_path[CHUNKS + 1][320]; /* the oracle after base, base+chunk 1, ... */
     json_t *allowed_empty;      /* pools the oracle ever leaves empty: {name: true} */
+    json_t *pool_servers;       /* servers of each pool's last write: {name: n} */
     int services, nodes;
     long pools;                 /* in the oracle's view of the base */
     unsigned long long log_seq; /* the simulator's request log read so far */
@@ -164,6 +165,7 @@ static void scale_start(scale *s, int services, int nodes)
              services * ENDPOINTS_PER_SERVICE, CHURN, CHUNKS, s->base, s->p.dir);
     run_or_fail(cmd);
     s->allowed_empty = json_object();
+    s->pool_servers = json_object();
     size_t pools = 0, servers_total = 0;
     for (int c = 0; c <= CHUNKS; c++) {
         oracle(s, c);
@@ -209,6 +211,7 @@ static int scale_teardown(void **state)
     if (s->p.sim)
         (void)kit_pipeline_stop(&s->p, why, sizeof why);
     json_decref(s->allowed_empty);
+    json_decref(s->pool_servers);
     free(s);
     return 0;
 }
@@ -222,8 +225,8 @@ static bool is_write(const char *method)
 }
 
 /* Reads the request log since the last call and notes the first write that
- * deleted a kavi object or left a pool empty that the oracle never leaves
- * empty. Called often enough that the simulator's ring (20,000 requests)
+ * deleted a kavi object or emptied a pool (no servers after some) that the
+ * oracle never leaves empty. Called often enough that the simulator's ring (20,000 requests)
  * never wraps between calls; if it did, that is a violation too, since
  * then nothing can be said of the writes lost. */
 static void audit_writes(scale *s)
@@ -251,9 +254,17 @@ static void audit_writes(scale *s)
             continue;
         s->audited_writes++;
         bool deleted = strcmp(method, "DELETE") == 0;
-        bool emptied = !deleted && strcmp(type, "pool") == 0 &&
-                       json_array_size(json_object_get(json_object_get(entry, "body"), "servers")) == 0 &&
-                       !(name && json_object_get(s->allowed_empty, name));
+        bool emptied = false;
+        if (!deleted && strcmp(type, "pool") == 0 && name) {
+            /* Emptied: written with no servers after it held some. A pool
+             * created empty is not: its Service may come before its
+             * EndpointSlice, and then empty was right at that moment. */
+            size_t servers =
+                json_array_size(json_object_get(json_object_get(entry, "body"), "servers"));
+            size_t before = (size_t)json_integer_value(json_object_get(s->pool_servers, name));
+            emptied = servers == 0 && before > 0 && !json_object_get(s->allowed_empty, name);
+            json_object_set_new(s->pool_servers, name, json_integer((json_int_t)servers));
+        }
         if ((deleted || emptied) && !s->audit[0]) {
             char *text = json_dumps(entry, JSON_COMPACT);
             snprintf(s->audit, sizeof s->audit, "%s: %.1500s",
