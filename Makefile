@@ -13,7 +13,7 @@ CC      ?= gcc
 
 DEB_PACKAGES := build-essential pkg-config libzmq3-dev libmsgpack-dev \
                 libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev \
-                libmicrohttpd-dev libgnutls28-dev uthash-dev openssl
+                libmicrohttpd-dev libgnutls28-dev uthash-dev openssl python3
 
 # msgpack-c was renamed msgpack-c in 6.0; Debian bookworm ships "msgpack".
 MSGPACK_PKG := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)

@@ -145,6 +145,18 @@ char *avisim_state_json(avisim_t *sim)
     return text;
 }
 
+json_t *avisim_state(avisim_t *sim)
+{
+    char *base = avisim_default_base(sim);
+    if (!base)
+        return NULL;
+    pthread_mutex_lock(&sim->lock);
+    json_t *state = avisim_store_state(&sim->store, base);
+    pthread_mutex_unlock(&sim->lock);
+    free(base);
+    return state;
+}
+
 void avisim_destroy(avisim_t **simp)
 {
     struct avisim *sim = simp ? *simp : NULL;

@@ -13,6 +13,7 @@
 #ifndef AVISIM_H
 #define AVISIM_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 typedef struct avisim avisim_t;
@@ -46,6 +47,10 @@ int avisim_port(const avisim_t *sim);
  * object that is not a seed object; refs rendered absolute with #name.
  * NULL on allocation failure. The caller frees it. */
 char *avisim_state_json(avisim_t *sim);
+
+/* The same state as a JSON tree (owned), without the round trip through
+ * text: at tens of thousands of objects the dump and parse dominate. */
+json_t *avisim_state(avisim_t *sim);
 
 /* Stops the listener and frees everything; sets *sim to NULL. NULL-safe. */
 void avisim_destroy(avisim_t **sim);

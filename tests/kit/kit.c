@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +91,10 @@ static int stage_wait(kit_pipeline *p, kit_stage stage, int signal_number)
     if (p->pids[stage] <= 0)
         return 0;
     kill(p->pids[stage], signal_number);
-    int64_t until = clock_now_ms() + 15000;
+    kill(p->pids[stage], SIGCONT); /* a frozen stage gets its signal too */
+    /* Generous: a stage holding a large cluster frees it all (and the
+     * leak checker scans it) on the way out under the sanitizers. */
+    int64_t until = clock_now_ms() + 60000;
     int status = 0;
     pid_t done;
     while ((done = waitpid(p->pids[stage], &status, WNOHANG)) == 0) {
@@ -110,27 +114,89 @@ static int stage_wait(kit_pipeline *p, kit_stage stage, int signal_number)
 
 void kit_stage_kill(kit_pipeline *p, kit_stage stage) { (void)stage_wait(p, stage, SIGKILL); }
 
+void kit_stage_freeze(kit_pipeline *p, kit_stage stage)
+{
+    if (p->pids[stage] > 0)
+        kill(p->pids[stage], SIGSTOP);
+}
+
+void kit_stage_thaw(kit_pipeline *p, kit_stage stage)
+{
+    if (p->pids[stage] > 0)
+        kill(p->pids[stage], SIGCONT);
+}
+
+long kit_log_size(kit_pipeline *p, kit_stage stage)
+{
+    char path[320];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s.log", p->dir, stage_names[stage]);
+    return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* Whether the log holds needle past byte `from`; the size read goes to *end. */
+static bool log_holds(kit_pipeline *p, kit_stage stage, const char *needle, long from, long *end)
+{
+    char path[320];
+    snprintf(path, sizeof path, "%s/%s.log", p->dir, stage_names[stage]);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool found = false;
+    char *line = NULL;
+    size_t cap = 0;
+    if (fseek(f, from, SEEK_SET) == 0)
+        while (!found && getline(&line, &cap, f) > 0)
+            found = strstr(line, needle) != NULL;
+    if (found && end)
+        *end = ftell(f);
+    free(line);
+    fclose(f);
+    return found;
+}
+
+bool kit_wait_for_log(kit_pipeline *p, kit_stage stage, const char *needle, long from,
+                      long *end, int64_t deadline_ms)
+{
+    int64_t until = clock_now_ms() + deadline_ms;
+    for (;;) {
+        if (log_holds(p, stage, needle, from, end))
+            return true;
+        if (clock_now_ms() > until)
+            return false;
+        sleep_ms(50);
+    }
+}
+
 int kit_pipeline_start(kit_pipeline *p, const char *extra_config)
 {
     return kit_pipeline_start_from(p, extra_config, NULL);
 }
 
 static int pipeline_start(kit_pipeline *p, avisim_t *sim, const char *cluster_name,
-                          const char *extra_config, const char *kubeconfig);
+                          const char *extra_config, const char *kubeconfig,
+                          const avisim_options_t *sim_options);
 
 int kit_pipeline_start_from(kit_pipeline *p, const char *extra_config, const char *kubeconfig)
 {
-    return pipeline_start(p, NULL, "kavi", extra_config, kubeconfig);
+    return pipeline_start(p, NULL, "kavi", extra_config, kubeconfig, NULL);
 }
 
 int kit_pipeline_start_beside(kit_pipeline *p, avisim_t *sim, const char *cluster_name,
                               const char *extra_config)
 {
-    return pipeline_start(p, sim, cluster_name, extra_config, NULL);
+    return pipeline_start(p, sim, cluster_name, extra_config, NULL, NULL);
+}
+
+int kit_pipeline_start_sim(kit_pipeline *p, const char *extra_config,
+                           const avisim_options_t *sim_options)
+{
+    return pipeline_start(p, NULL, "kavi", extra_config, NULL, sim_options);
 }
 
 static int pipeline_start(kit_pipeline *p, avisim_t *sim, const char *cluster_name,
-                          const char *extra_config, const char *kubeconfig)
+                          const char *extra_config, const char *kubeconfig,
+                          const avisim_options_t *sim_options)
 {
     memset(p, 0, sizeof *p);
     snprintf(p->dir, sizeof p->dir, "%s/kavi-it-%d-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
@@ -141,6 +207,11 @@ static int pipeline_start(kit_pipeline *p, avisim_t *sim, const char *cluster_na
     snprintf(p->status_path, sizeof p->status_path, "%s/status.json", p->dir);
 
     avisim_options_t opts = {.tenants = KIT_EXTRA_TENANT};
+    if (sim_options) {
+        opts = *sim_options;
+        if (!opts.tenants)
+            opts.tenants = KIT_EXTRA_TENANT;
+    }
     p->borrows_sim = sim != NULL;
     p->sim = sim;
     if (!sim && avisim_new(&p->sim, &opts) != 0)
@@ -211,6 +282,25 @@ int kit_append(kit_pipeline *p, const char *line)
     return 0;
 }
 
+int kit_append_file(kit_pipeline *p, const char *path)
+{
+    FILE *in = fopen(path, "r");
+    FILE *out = in ? fopen(p->stream_path, "a") : NULL;
+    char buf[1 << 16];
+    size_t n;
+    int rc = in && out ? 0 : -1;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            rc = -1;
+    if (in && ferror(in))
+        rc = -1;
+    if (out && fclose(out) != 0)
+        rc = -1;
+    if (in)
+        fclose(in);
+    return rc;
+}
+
 void kit_dump_logs(kit_pipeline *p)
 {
     for (int s = 0; s < KIT_STAGES; s++) {
@@ -273,9 +363,7 @@ static json_t *view_slot(json_t *view, const char *type)
 
 json_t *kit_controller_view(kit_pipeline *p)
 {
-    char *text = avisim_state_json(p->sim);
-    json_t *state = text ? json_loads(text, 0, NULL) : NULL;
-    free(text);
+    json_t *state = avisim_state(p->sim);
     json_t *view = json_object();
     const char *tenant, *type;
     json_t *types, *objects;
@@ -451,6 +539,145 @@ static bool check_log(kit_pipeline *p, const char *only_method, const char *only
     }
     json_decref(log);
     return ok;
+}
+
+json_t *kit_sim_log(kit_pipeline *p, unsigned long long since)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/_sim/log?since=%llu", since);
+    return sim_call(p, "GET", path, NULL);
+}
+
+long kit_sim_counter(kit_pipeline *p, const char *method_type)
+{
+    json_t *counters = sim_call(p, "GET", "/_sim/counters", NULL);
+    const json_t *requests = json_object_get(counters, "requests");
+    long n = requests ? (long)json_integer_value(json_object_get(requests, method_type)) : -1;
+    json_decref(counters);
+    return n;
+}
+
+/* ---- views at scale ---------------------------------------------------------- */
+
+/* Appends to out (at *used) without passing out_len. */
+__attribute__((format(printf, 4, 5))) static void diff_note(char *out, size_t out_len,
+                                                            size_t *used, const char *fmt, ...)
+{
+    if (*used >= out_len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + *used, out_len - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used += (size_t)n < out_len - *used ? (size_t)n : out_len - *used;
+}
+
+#define DIFF_EXAMPLES 5
+
+size_t kit_view_diff(const json_t *expected, const json_t *actual, char *out, size_t out_len)
+{
+    size_t used = 0, differing = 0;
+    size_t missing = 0, extra = 0, wrong = 0, wrong_servers = 0, names_missing = 0,
+           names_extra = 0;
+    char examples[2048] = "";
+    size_t examples_used = 0;
+    int shown = 0;
+    const json_t *want_pools = json_object_get(expected, "pool");
+    const json_t *have_pools = json_object_get(actual, "pool");
+    const char *name;
+    json_t *want;
+    json_object_foreach((json_t *)want_pools, name, want) {
+        const json_t *have = json_object_get(have_pools, name);
+        if (!have) {
+            missing++;
+            if (shown++ < DIFF_EXAMPLES)
+                diff_note(examples, sizeof examples, &examples_used, "\n    missing pool %s", name);
+        } else if (!json_equal(want, (json_t *)have)) {
+            wrong++;
+            size_t w = json_array_size(want), h = json_array_size(have);
+            wrong_servers += w > h ? w - h : h - w;
+            if (shown++ < DIFF_EXAMPLES) {
+                char *a = json_dumps(want, JSON_COMPACT), *b = json_dumps(have, JSON_COMPACT);
+                char detail[400];
+                snprintf(detail, sizeof detail, "%.150s, holds %.150s", a ? a : "?",
+                         b ? b : "?");
+                diff_note(examples, sizeof examples, &examples_used,
+                          "\n    wrong pool %s: expected %s", name, detail);
+                free(a);
+                free(b);
+            }
+        }
+    }
+    json_object_foreach((json_t *)have_pools, name, want) {
+        if (!json_object_get(want_pools, name)) {
+            extra++;
+            if (shown++ < DIFF_EXAMPLES)
+                diff_note(examples, sizeof examples, &examples_used, "\n    extra pool %s", name);
+        }
+    }
+    /* The name lists (virtualservice, vsvip, ...), both ways. */
+    const json_t *views[2] = {expected, actual};
+    for (int side = 0; side < 2; side++) {
+        const char *type;
+        json_t *names;
+        json_object_foreach((json_t *)views[side], type, names) {
+            if (!json_is_array(names))
+                continue;
+            json_t *other = json_object(); /* the other side's names, as a set */
+            size_t i;
+            json_t *item;
+            json_array_foreach(json_object_get(views[1 - side], type), i, item)
+                json_object_set(other, json_string_value(item), json_true());
+            json_array_foreach(names, i, item) {
+                if (json_object_get(other, json_string_value(item)))
+                    continue;
+                side == 0 ? names_missing++ : names_extra++;
+                if (shown++ < DIFF_EXAMPLES)
+                    diff_note(examples, sizeof examples, &examples_used,
+                              side == 0 ? "\n    missing %s %s" : "\n    extra %s %s", type,
+                              json_string_value(item));
+            }
+            json_decref(other);
+        }
+    }
+    differing = missing + extra + wrong + names_missing + names_extra;
+    char counts[512];
+    snprintf(counts, sizeof counts,
+             "%zu of %zu pools missing, %zu wrong (%zu servers apart), %zu extra; "
+             "%zu other objects missing, %zu extra",
+             missing, json_object_size(want_pools), wrong, wrong_servers, extra, names_missing,
+             names_extra);
+    diff_note(out, out_len, &used, "%s%s", counts, examples);
+    return differing;
+}
+
+bool kit_wait_for_view_within(kit_pipeline *p, const json_t *expected, int64_t deadline_ms,
+                              char *why, size_t why_len)
+{
+    int64_t start = clock_now_ms();
+    int64_t until = start + deadline_ms;
+    json_t *actual = NULL;
+    for (;;) {
+        int64_t before = clock_now_ms();
+        json_decref(actual);
+        actual = kit_controller_view(p);
+        if (json_equal(actual, (json_t *)expected)) {
+            json_decref(actual);
+            return true;
+        }
+        int64_t took = clock_now_ms() - before;
+        if (clock_now_ms() > until)
+            break;
+        /* Leave the pipeline most of the (shared) CPU. */
+        sleep_ms(took * 2 > 50 ? took * 2 : 50);
+    }
+    char diff[3072];
+    kit_view_diff(expected, actual, diff, sizeof diff);
+    snprintf(why, why_len, "timed out after %lld ms: %s", (long long)(clock_now_ms() - start),
+             diff);
+    json_decref(actual);
+    return false;
 }
 
 /* ---- scenarios -------------------------------------------------------------- */

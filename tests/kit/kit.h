@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "tests/avisim/avisim.h"
@@ -66,6 +67,10 @@ int kit_pipeline_start_from(kit_pipeline *p, const char *extra_config, const cha
  * outlive this pipeline; NULL: its own), on a followed stream. */
 int kit_pipeline_start_beside(kit_pipeline *p, avisim_t *sim, const char *cluster_name,
                               const char *extra_config);
+/* The same on the followed stream with the simulator's options (a VIP range
+ * wide enough for thousands of Services, say); NULL: the defaults. */
+int kit_pipeline_start_sim(kit_pipeline *p, const char *extra_config,
+                           const avisim_options_t *sim_options);
 /* Stops every stage with SIGTERM; false (reason in why) if one did not exit 0
  * — under the sanitizers, a leak or an error at exit. */
 bool kit_pipeline_stop(kit_pipeline *p, char *why, size_t why_len);
@@ -73,9 +78,19 @@ bool kit_pipeline_stop(kit_pipeline *p, char *why, size_t why_len);
 int kit_stage_start(kit_pipeline *p, kit_stage stage);
 void kit_stage_kill(kit_pipeline *p, kit_stage stage);
 int kit_stage_parse(const char *name);
+/* SIGSTOP / SIGCONT: the stage keeps its sockets but answers nothing. */
+void kit_stage_freeze(kit_pipeline *p, kit_stage stage);
+void kit_stage_thaw(kit_pipeline *p, kit_stage stage);
+/* Waits until the stage's log holds `needle` (from byte `from` on) or
+ * deadline_ms passes; the log's size goes to *end when found. */
+bool kit_wait_for_log(kit_pipeline *p, kit_stage stage, const char *needle, long from,
+                      long *end, int64_t deadline_ms);
+long kit_log_size(kit_pipeline *p, kit_stage stage);
 
 /* Appends one line to the followed stream. */
 int kit_append(kit_pipeline *p, const char *line);
+/* Appends a whole recording in one write, so the watcher sees it at once. */
+int kit_append_file(kit_pipeline *p, const char *path);
 
 /* The controller's kavi objects in the expectation format (owned). */
 json_t *kit_controller_view(kit_pipeline *p);
@@ -83,6 +98,21 @@ json_t *kit_controller_view(kit_pipeline *p);
  * writes both into `why`. */
 bool kit_wait_for_view(kit_pipeline *p, const json_t *expected, char *why, size_t why_len);
 bool kit_wait_for_status(kit_pipeline *p, const json_t *expected, char *why, size_t why_len);
+
+/* The same with a deadline in ms from now; the poll interval grows with the
+ * time one view takes (a view of 500,000 servers is not free). The failure
+ * text is a summary of the difference, not both views whole. */
+bool kit_wait_for_view_within(kit_pipeline *p, const json_t *expected, int64_t deadline_ms,
+                              char *why, size_t why_len);
+/* Counts what differs between two views into `out` ("12 pools missing,
+ * 3 wrong: ..."); returns the number of differing objects. */
+size_t kit_view_diff(const json_t *expected, const json_t *actual, char *out, size_t out_len);
+
+/* The simulator's request log after sequence number `since` (owned array
+ * of {seq, method, type, name, status, body}), and its counter of
+ * "METHOD type" requests (e.g. "POST pool"; -1 when unreadable). */
+json_t *kit_sim_log(kit_pipeline *p, unsigned long long since);
+long kit_sim_counter(kit_pipeline *p, const char *method_type);
 
 /* Runs a whole scenario file; false with the failing line in `why`. */
 bool kit_run_scenario(const char *path, char *why, size_t why_len);
