@@ -62,6 +62,7 @@ UNIT_TESTS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test
                $(patsubst tests/k8ssim/%.c,$(B)/tests/k8ssim_%,$(wildcard tests/k8ssim/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration_%,$(wildcard tests/integration/test_*.c))
 BENCHES     := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/bench_*.c))
+BENCH_TOOLS := $(B)/bench/parse_floor
 
 # Keep object files make considers intermediate (bench and test objects).
 .SECONDARY:
@@ -95,11 +96,16 @@ demo: deps
 demo-run: $(PROGRAMS)
 	@tests/demo/run $(B)/bin
 
+# The scale benchmark plots with gnuplot; only the bench needs it.
 bench: deps
+	@dpkg -s gnuplot-nox >/dev/null 2>&1 || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null; }
 	@$(MAKE) --no-print-directory VARIANT=release bench-run
 
-bench-run: $(PROGRAMS) $(BENCHES)
+bench-run: $(PROGRAMS) $(BENCHES) $(BENCH_TOOLS)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+	@echo "== tests/bench/scale_bench.py (the three processes at full scale)"
+	@python3 tests/bench/scale_bench.py $(B)
 
 # libFuzzer on every proto/ decoder (clang); FUZZ_SECONDS per harness.
 FUZZ_SECONDS ?= 60
