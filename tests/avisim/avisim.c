@@ -3,6 +3,7 @@
  * options are copied, so the caller's strings need not outlive avisim_new().
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,70 @@ static char *copy_option(const char *value, const char *fallback, int *rc)
     if (!s)
         *rc = -ENOMEM;
     return s;
+}
+
+/*
+ * Parsing the 1 MB object model costs about 200 ms under ASan and a test
+ * program may start a hundred simulators, so each model file is parsed once
+ * per process and shared: a schema is immutable, and the cache keeps it
+ * reachable until exit.
+ */
+struct model_cache {
+    char *path;
+    struct avisim_schema *schema;
+    struct model_cache *next;
+};
+static pthread_mutex_t model_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct model_cache *model_cache;
+
+static int model_get(const char *path, const struct avisim_schema **out)
+{
+    char err[AVISIM_ERR_LEN];
+    struct model_cache *m;
+    int rc = 0;
+
+    pthread_mutex_lock(&model_cache_lock);
+    for (m = model_cache; m && strcmp(m->path, path) != 0; m = m->next)
+        ;
+    if (!m) {
+        struct avisim_schema *schema = NULL;
+        rc = avisim_schema_load(&schema, path, err, sizeof(err));
+        if (rc) {
+            fprintf(stderr, "avisim: object model: %s\n", err);
+            goto out_unlock;
+        }
+        m = calloc(1, sizeof(*m));
+        if (m)
+            m->path = strdup(path);
+        if (!m || !m->path) {
+            free(m);
+            avisim_schema_destroy(&schema);
+            rc = -ENOMEM;
+            goto out_unlock;
+        }
+        m->schema = schema;
+        m->next = model_cache;
+        model_cache = m;
+    }
+    *out = m->schema;
+out_unlock:
+    pthread_mutex_unlock(&model_cache_lock);
+    return rc;
+}
+
+/* The model file every write is checked against; "" starts without one. */
+static int load_model(struct avisim *sim, const char *path)
+{
+    const char *file = path ? path : AVISIM_MODEL_DEFAULT;
+
+    if (!*file)
+        return 0;
+    if (strlen(file) > MAX_OPTION_LEN)
+        return -EINVAL;
+    int rc = model_get(file, &sim->schema);
+    if (!rc)
+        sim->store.schema = sim->schema;
+    return rc;
 }
 
 int avisim_new(avisim_t **out, const avisim_options_t *opts)
@@ -110,6 +175,9 @@ int avisim_new(avisim_t **out, const avisim_options_t *opts)
             goto out_destroy;
         }
     }
+    rc = load_model(sim, o->model_file);
+    if (rc)
+        goto out_destroy;
     rc = avisim_seed(&sim->store, &seed);
     if (rc)
         goto out_destroy;

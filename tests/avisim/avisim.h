@@ -32,12 +32,20 @@ typedef struct {
     const char *tls_cert_file, *tls_key_file; /* both set → HTTPS, else HTTP */
     const char *faults;       /* faults for the whole run, the JSON POST /_sim/faults takes
                                  ({"error_rate":0.1,"latency_ms":200}); NULL = none */
+    const char *model_file;   /* the Avi object model every write is checked against (400 on
+                                 a field, type, enum value or range the controller would
+                                 refuse); NULL = AVISIM_MODEL_DEFAULT, "" = no model checks */
 } avisim_options_t;
+
+/* Relative to the working directory, the repository root for every test. */
+#define AVISIM_MODEL_DEFAULT "tests/data/avi_models.json"
+
 
 /* Starts serving on 127.0.0.1 (libmicrohttpd internal thread). opts may be
  * NULL for all defaults. On failure *out is NULL and the return value is
- * -EINVAL (bad option), -EIO (TLS files unreadable / listener failed) or
- * -ENOMEM. */
+ * -EINVAL (bad option or malformed model), -EIO (TLS or model file
+ * unreadable / listener failed) or -ENOMEM; a model that cannot be loaded
+ * is also reported on stderr, naming the file. */
 int avisim_new(avisim_t **out, const avisim_options_t *opts);
 
 /* The bound TCP port. */

@@ -11,9 +11,12 @@
  *          [--version V] [--tenants a,b] [--vip-network NAME]
  *          [--vip-range A-B] [--idle-timeout S] [--tls-cert F --tls-key F]
  *          [--basic-auth] [--faults JSON] [--dump-state-on-exit F]
+ *          [--model FILE]
  *
  * --faults takes the JSON of POST /_sim/faults and holds for the whole run
- * (until changed through /_sim/faults).
+ * (until changed through /_sim/faults). --model is the Avi object model
+ * every write is checked against, tests/data/avi_models.json (relative to
+ * the working directory) by default; --model '' turns the checks off.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -65,6 +68,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
         {"dump-state-on-exit", required_argument, NULL, 'd'},
         {"basic-auth", no_argument, NULL, 'b'},
         {"faults", required_argument, NULL, 'F'},
+        {"model", required_argument, NULL, 'm'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -119,6 +123,9 @@ static int parse_args(int argc, char **argv, struct cli *cli)
             break;
         case 'F':
             cli->opts.faults = optarg;
+            break;
+        case 'm':
+            cli->opts.model_file = optarg;
             break;
         case ':':
             fprintf(stderr, "avisim: option '%s' needs a value\n", argv[optind - 1]);
@@ -191,6 +198,8 @@ static int check_values(const struct cli *cli)
         return reject("--tls-cert", o->tls_cert_file);
     if (o->tls_key_file && access(o->tls_key_file, R_OK) != 0)
         return reject("--tls-key", o->tls_key_file);
+    if (o->model_file && *o->model_file && access(o->model_file, R_OK) != 0)
+        return reject("--model", o->model_file);
     if (o->faults) {
         json_t *parsed = json_loads(o->faults, 0, NULL);
         bool ok = json_is_object(parsed);

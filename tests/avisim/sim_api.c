@@ -89,13 +89,22 @@ static void write_object(struct avisim_store *st, const struct avisim_api_reques
     struct avisim_obj *obj = NULL;
     int rc;
 
+    /* The controller refuses a body outside its object model, read-only
+     * fields included: only those the model has may be echoed back. */
+    rc = avisim_schema_check(st->schema, avisim_type_info(rq->type)->path, body, err,
+                             sizeof(err));
+    if (rc)
+        goto out_error;
     strip_read_only(body);
     rc = avisim_model_prepare(st, rq->type, body, err, sizeof(err));
     if (rc)
         goto out_error;
-    char *tenant_ref = avisim_strdupf("/api/tenant/%s", rq->tenant->uuid);
-    json_object_set_new(body, "tenant_ref", json_string(tenant_ref ? tenant_ref : ""));
-    free(tenant_ref);
+    if (rq->type != AVISIM_T_TENANT) {
+        /* A Tenant has no tenant_ref in the object model. */
+        char *tenant_ref = avisim_strdupf("/api/tenant/%s", rq->tenant->uuid);
+        json_object_set_new(body, "tenant_ref", json_string(tenant_ref ? tenant_ref : ""));
+        free(tenant_ref);
+    }
     rc = avisim_store_resolve_refs(st, rq->tenant, body, err, sizeof(err));
     if (rc)
         goto out_error;

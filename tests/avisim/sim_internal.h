@@ -141,6 +141,7 @@ struct avisim_store {
     struct avisim_obj *global_vrf;
     struct avisim_obj *vip_network;
     int64_t last_modified;
+    const struct avisim_schema *schema; /* borrowed from struct avisim; NULL = no checks */
 };
 
 void avisim_store_fini(struct avisim_store *st);
@@ -180,6 +181,23 @@ struct avisim_seed_opts {
     const char *vip_range;
 };
 int avisim_seed(struct avisim_store *st, const struct avisim_seed_opts *o);
+
+/* ---- the Avi object model (sim_schema.c) ----------------------------- */
+
+/* Immutable once loaded; shared by every thread without the lock. */
+struct avisim_schema;
+/* Loads the model file (tests/data/avi_models.json). -EIO unreadable,
+ * -EINVAL malformed, -ENOMEM; err says which. */
+int avisim_schema_load(struct avisim_schema **out, const char *path, char *err, size_t errlen);
+void avisim_schema_destroy(struct avisim_schema **schema);
+/* The model's type name for a REST path segment ("pool" → "Pool"), or NULL. */
+const char *avisim_schema_type_name(const struct avisim_schema *schema, const char *rest_type);
+/* Checks body, an object of REST type rest_type, against the model: unknown
+ * fields, JSON types, enum values and ranges, at any depth. Returns 0, or
+ * 400 with a message naming the field's path in err. A NULL schema passes
+ * everything. */
+int avisim_schema_check(const struct avisim_schema *schema, const char *rest_type,
+                        const json_t *body, char *err, size_t errlen);
 
 /* ---- model rules (sim_model.c) ----------------------------------------- */
 
@@ -332,6 +350,7 @@ struct avisim {
     bool allow_basic_auth;
     char *tls_cert_pem;
     char *tls_key_pem;
+    const struct avisim_schema *schema; /* shared, see avisim.c; NULL = no model */
     struct avisim_store store;
     struct avisim_sessions sessions;
     struct avisim_faults faults;

@@ -44,7 +44,7 @@ static bool port_ok(const json_t *port)
 static int prepare_pool(const struct avisim_store *st, json_t *body, char *err, size_t errlen)
 {
     set_default_ref(body, "vrf_ref", st->global_vrf);
-    set_default(body, "lb_algorithm", json_string("LEAST_CONNECTIONS"));
+    set_default(body, "lb_algorithm", json_string("LB_ALGORITHM_LEAST_CONNECTIONS"));
     set_default(body, "enabled", json_true());
     json_t *servers = json_object_get(body, "servers");
     if (!servers)
