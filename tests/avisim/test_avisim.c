@@ -1299,6 +1299,30 @@ static void test_fault_refuse_name_400(void **state)
     assert_int_equal(req(&f->c, "POST", "/api/pool", POOL("p")), 201);
 }
 
+/* The simulator holds kavi to the real controller's object model
+ * (tests/data/avi_models.json): every refusal names the field and why. */
+static void test_body_outside_the_object_model_is_refused_naming_the_field(void **state)
+{
+    struct fx *f = *state;
+    req(&f->c, "POST", "/api/healthmonitor",
+        "{\"name\":\"hm\",\"type\":\"HEALTH_MONITOR_HTTP\",\"created_by\":\"ako-kavi\"}");
+    expect_error(&f->c, 400, "healthmonitor: field \\\"created_by\\\" is not in the HealthMonitor model");
+    req(&f->c, "POST", "/api/l4policyset", "{\"name\":\"l4\",\"cloud_config_cksum\":\"1\"}");
+    expect_error(&f->c, 400, "l4policyset: field \\\"cloud_config_cksum\\\" is not in the L4PolicySet model");
+    req(&f->c, "POST", "/api/pool",
+        "{\"name\":\"p\",\"servers\":[{\"ip\":{\"addr\":\"10.0.0.1\",\"type\":\"V4\"},"
+        "\"port\":8080,\"bogus\":1}]}");
+    expect_error(&f->c, 400, "pool: field \\\"servers[0].bogus\\\" is not in the Server model");
+    req(&f->c, "POST", "/api/pool", "{\"name\":\"p\",\"lb_algorithm\":\"LB_ALGORITHM_DICE\"}");
+    expect_error(&f->c, 400, "pool: field \\\"lb_algorithm\\\" has value \\\"LB_ALGORITHM_DICE\\\"");
+    req(&f->c, "POST", "/api/pool", "{\"name\":\"p\",\"graceful_disable_timeout\":99999}");
+    expect_error(&f->c, 400, "pool: field \\\"graceful_disable_timeout\\\" is 99999, outside the allowed values");
+    req(&f->c, "POST", "/api/pool", "{\"name\":\"p\",\"servers\":{}}");
+    expect_error(&f->c, 400, "pool: field \\\"servers\\\" must be a list");
+    /* Nothing refused was stored; a body in the model is. */
+    assert_int_equal(req(&f->c, "POST", "/api/pool", POOL("p")), 201);
+}
+
 static void test_fault_rate_limit_429(void **state)
 {
     struct fx *f = *state;
@@ -1884,6 +1908,7 @@ int main(int argc, char **argv)
         T(test_fault_invalidate_sessions_419),
         T(test_fault_upgrade_in_progress_403),
         T(test_fault_refuse_name_400),
+        T(test_body_outside_the_object_model_is_refused_naming_the_field),
         T(test_fault_rate_limit_429),
         T(test_fault_drop_and_latency),
         T(test_faults_set_for_the_whole_run),
